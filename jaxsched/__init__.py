@@ -1,0 +1,66 @@
+"""jaxsched: learning-rate schedules for JAX and Optax.
+
+Schedules are immutable values, callable as ``step -> lr`` with pure ``jnp``
+ops: they work eagerly, under ``jit`` and ``vmap``, print as the code that
+built them, compare by value and save to a config.
+"""
+
+from ._curves import constant as constant
+from ._curves import cosine as cosine
+from ._curves import cyclic as cyclic
+from ._curves import exponential as exponential
+from ._curves import interpolate as interpolate
+from ._curves import inverse_sqrt as inverse_sqrt
+from ._curves import linear as linear
+from ._curves import multistep as multistep
+from ._curves import piecewise_constant as piecewise_constant
+from ._curves import polynomial as polynomial
+from ._join import clip as clip
+from ._join import join as join
+from ._join import per_epoch as per_epoch
+from ._join import repeat as repeat
+from ._join import warmup as warmup
+from ._recipes import one_cycle as one_cycle
+from ._recipes import one_cycle_momentum as one_cycle_momentum
+from ._recipes import sgdr as sgdr
+from ._recipes import warmup_constant as warmup_constant
+from ._recipes import warmup_cosine as warmup_cosine
+from ._recipes import warmup_linear as warmup_linear
+from ._recipes import warmup_polynomial as warmup_polynomial
+from ._recipes import wsd as wsd
+from ._schedule import Schedule as Schedule
+from ._schedule import evaluate as evaluate
+from ._schedule import from_config as from_config
+from ._schedule import wrap as wrap
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Schedule",
+    "clip",
+    "constant",
+    "cosine",
+    "cyclic",
+    "evaluate",
+    "exponential",
+    "from_config",
+    "interpolate",
+    "inverse_sqrt",
+    "join",
+    "linear",
+    "multistep",
+    "one_cycle",
+    "one_cycle_momentum",
+    "per_epoch",
+    "piecewise_constant",
+    "polynomial",
+    "repeat",
+    "sgdr",
+    "warmup",
+    "warmup_constant",
+    "warmup_cosine",
+    "warmup_linear",
+    "warmup_polynomial",
+    "wrap",
+    "wsd",
+]

@@ -1,0 +1,400 @@
+"""Primitive curves: the building blocks every recipe is joined from.
+
+Each curve is a frozen dataclass whose ``_eval`` is a few ``jnp`` lines. In the
+formulas, ``t`` is the zero-based step (negative steps count as 0). A finite
+curve holds its end value after its ``steps``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks as check
+from ._schedule import (
+    Schedule,
+    divide,
+    fl,
+    float_dtype,
+    hyper,
+    reached,
+    schedule_class,
+    segment,
+    since,
+    static,
+    tmin,
+)
+
+
+@schedule_class
+class constant(Schedule):
+    """A constant learning rate: ``lr(t) = value``.
+
+    >>> import jaxsched as js
+    >>> print(f"{js.constant(0.1)(1000):.2f}")
+    0.10
+    """
+
+    value: Any = hyper()
+    _gather = ("value",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", check.lr("constant", "value", self.value))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return jnp.asarray(self.value)
+
+
+def _frac(t: jax.Array, steps: Any) -> jax.Array:
+    """``min(t, steps) / steps`` in float."""
+    return fl(tmin(t, steps)) / fl(steps)
+
+
+@schedule_class
+class linear(Schedule):
+    """Linear interpolation from ``start`` to ``end`` over ``steps``, then ``end``.
+
+    ``lr(t) = start + (end - start) * min(t, steps) / steps``.
+    Equals ``optax.linear_schedule(start, end, steps)``.
+
+    >>> import jaxsched as js
+    >>> print(f"{js.linear(0.0, 1.0, 10)(5):.2f}")
+    0.50
+    """
+
+    start: Any = hyper()
+    end: Any = hyper()
+    steps: int = static()
+    _gather = ("start", "end", "steps")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check.lr("linear", "start", self.start))
+        object.__setattr__(self, "end", check.lr("linear", "end", self.end))
+        object.__setattr__(self, "steps", check.integer("linear", "steps", self.steps, min=1))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self.start + (self.end - self.start) * _frac(t, self.steps)
+
+
+@schedule_class
+class cosine(Schedule):
+    """Cosine annealing from ``start`` to the floor ``end`` over ``steps``, then ``end``.
+
+    ``lr(t) = end + (start - end) * (0.5 * (1 + cos(pi * min(t, steps) / steps))) ** exponent``.
+    Equals ``optax.cosine_decay_schedule(start, steps, alpha=end / start, exponent)``.
+    The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
+
+    >>> import jaxsched as js
+    >>> s = js.cosine(1.0, 0.0, 100)
+    >>> print(f"{s(50):.6f} {s(100):.6f} {s(200):.6f}")
+    0.500000 0.000000 0.000000
+    """
+
+    start: Any = hyper()
+    end: Any = hyper()
+    steps: int = static()
+    exponent: float = static(default=1.0)
+    _gather = ("start", "end", "steps")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check.lr("cosine", "start", self.start))
+        object.__setattr__(self, "end", check.lr("cosine", "end", self.end))
+        object.__setattr__(self, "steps", check.integer("cosine", "steps", self.steps, min=1))
+        object.__setattr__(self, "exponent", check.number(
+            "cosine", "exponent", self.exponent, min=0.0, min_open=True))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        c = 0.5 * (1.0 + jnp.cos(jnp.pi * _frac(t, self.steps)))
+        if self.exponent != 1.0:
+            c = c**self.exponent
+        return self.end + (self.start - self.end) * c
+
+
+@schedule_class
+class polynomial(Schedule):
+    """Polynomial decay from ``start`` to ``end`` over ``steps``, then ``end``.
+
+    ``lr(t) = end + (start - end) * (1 - min(t, steps) / steps) ** power``.
+    Equals ``optax.polynomial_schedule(start, end, power, steps)``.
+
+    >>> import jaxsched as js
+    >>> print(f"{js.polynomial(1.0, 0.0, 10, power=2.0)(5):.4f}")
+    0.2500
+    """
+
+    start: Any = hyper()
+    end: Any = hyper()
+    steps: int = static()
+    power: float = static(default=1.0)
+    _gather = ("start", "end", "steps")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check.lr("polynomial", "start", self.start))
+        object.__setattr__(self, "end", check.lr("polynomial", "end", self.end))
+        object.__setattr__(self, "steps", check.integer("polynomial", "steps", self.steps, min=1))
+        object.__setattr__(self, "power", check.number(
+            "polynomial", "power", self.power, min=0.0, min_open=True))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self.end + (self.start - self.end) * (1.0 - _frac(t, self.steps)) ** self.power
+
+
+@schedule_class
+class exponential(Schedule):
+    """Exponential decay (or growth): ``lr(t) = start * gamma ** (t / every)``.
+
+    With ``staircase=True`` the exponent is ``floor(t / every)`` (decided in
+    integer arithmetic for integer steps). ``end``, if given, bounds the value:
+    a floor when ``gamma < 1``, a ceiling when ``gamma > 1``.
+    Equals ``optax.exponential_decay(start, every, gamma, staircase=staircase, end_value=end)``.
+
+    >>> import jaxsched as js
+    >>> s = js.exponential(1.0, 0.5, every=10, staircase=True)
+    >>> print(f"{s(9):.3f} {s(10):.3f} {s(25):.3f}")
+    1.000 0.500 0.250
+    """
+
+    start: Any = hyper()
+    gamma: Any = hyper()
+    every: int = static(default=1)
+    staircase: bool = static(default=False)
+    end: Any = hyper(default=None)
+    _gather = ("start", "gamma", "every", "end")
+
+    def __post_init__(self) -> None:
+        fn = "exponential"
+        start = check.lr(fn, "start", self.start)
+        gamma = check.number(fn, "gamma", self.gamma, min=0.0, min_open=True)
+        end = check.optional_lr(fn, "end", self.end)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "gamma", gamma)
+        object.__setattr__(self, "every", check.integer(fn, "every", self.every, min=1))
+        object.__setattr__(self, "staircase", check.flag(fn, "staircase", self.staircase))
+        object.__setattr__(self, "end", end)
+        if all(isinstance(v, float) for v in (start, gamma, end)):
+            if gamma < 1.0 and end > start:
+                raise ValueError(f"exponential: with gamma={gamma!r} < 1 the values decay, so "
+                                 f"`end` is a floor and must be <= start={start!r}, got {end!r}.")
+            if gamma > 1.0 and end < start:
+                raise ValueError(f"exponential: with gamma={gamma!r} > 1 the values grow, so "
+                                 f"`end` is a ceiling and must be >= start={start!r}, got {end!r}.")
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        k = t // self.every if self.staircase else fl(t) / fl(self.every)
+        value = self.start * self.gamma ** fl(k)
+        if self.end is None:
+            return value
+        return jnp.where(self.gamma < 1.0, jnp.maximum(value, self.end),
+                         jnp.minimum(value, self.end))
+
+
+@schedule_class
+class multistep(Schedule):
+    """Multiply by ``gamma`` at each milestone: ``lr(t) = start * gamma ** #{m in milestones: m <= t}``.
+
+    The count is found with one ``searchsorted`` on a static integer table, so the
+    cost does not grow with the number of milestones.
+    Equals PyTorch's ``MultiStepLR`` (stepped once per update).
+
+    >>> import jaxsched as js
+    >>> s = js.multistep(1.0, [10, 20], gamma=0.1)
+    >>> print(f"{s(9):.2f} {s(10):.2f} {s(20):.3f}")
+    1.00 0.10 0.010
+    """
+
+    start: Any = hyper()
+    milestones: tuple[int, ...] = static()
+    gamma: Any = hyper(default=0.1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check.lr("multistep", "start", self.start))
+        object.__setattr__(self, "milestones",
+                           check.boundaries("multistep", "milestones", self.milestones))
+        object.__setattr__(self, "gamma", check.number(
+            "multistep", "gamma", self.gamma, min=0.0, min_open=True))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self.start * self.gamma ** fl(segment(t, self.milestones))
+
+
+@schedule_class
+class piecewise_constant(Schedule):
+    """Piecewise-constant values: ``lr(t) = values[i]`` for ``boundaries[i-1] <= t < boundaries[i]``.
+
+    Needs ``len(values) == len(boundaries) + 1``. One ``searchsorted`` and one
+    gather, whatever the number of pieces.
+
+    >>> import jaxsched as js
+    >>> s = js.piecewise_constant([1.0, 0.5, 0.1], [100, 200])
+    >>> print(f"{s(99):.1f} {s(100):.1f} {s(250):.1f}")
+    1.0 0.5 0.1
+    """
+
+    values: tuple[Any, ...] = hyper()
+    boundaries: tuple[int, ...] = static()
+
+    def __post_init__(self) -> None:
+        fn = "piecewise_constant"
+        if not isinstance(self.values, list | tuple):
+            raise TypeError(f"{fn}: `values` must be a list of numbers, got {self.values!r}.")
+        values = tuple(check.lr(fn, f"values[{i}]", v) for i, v in enumerate(self.values))
+        bounds = check.boundaries(fn, "boundaries", self.boundaries)
+        if len(values) != len(bounds) + 1:
+            raise ValueError(f"{fn}: needs len(values) == len(boundaries) + 1, got "
+                             f"{len(values)} values for {len(bounds)} boundaries.")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "boundaries", bounds)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return jnp.stack([jnp.asarray(v) for v in self.values])[segment(t, self.boundaries)]
+
+
+@schedule_class
+class interpolate(Schedule):
+    """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
+
+    Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
+    ``kind='linear'``: ``v0 + (v1 - v0) * p``;
+    ``kind='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
+    Knot steps are static, strictly increasing ints and the values are plain
+    numbers (scale the whole curve by a traced factor to sweep it).
+
+    >>> import jaxsched as js
+    >>> s = js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)])
+    >>> print(f"{s(5):.2f} {s(20):.2f} {s(40):.2f}")
+    0.50 0.50 0.00
+    """
+
+    knots: tuple[tuple[int, float], ...] = static()
+    kind: str = static(default="linear")
+
+    def __post_init__(self) -> None:
+        fn = "interpolate"
+        if not isinstance(self.knots, list | tuple) or not all(
+                isinstance(k, list | tuple) and len(k) == 2 for k in self.knots):
+            raise TypeError(f"{fn}: `knots` must be a list of (step, value) pairs, "
+                            f"got {self.knots!r}.")
+        if len(self.knots) < 2:
+            raise ValueError(f"{fn}: needs at least 2 knots, got {len(self.knots)}; "
+                             "for a single value use constant(value).")
+        steps = check.boundaries(fn, "knot steps", [k[0] for k in self.knots])
+        values = [check.lr(fn, f"knots[{i}] value", k[1]) for i, k in enumerate(self.knots)]
+        if not all(isinstance(v, float) for v in values):
+            raise TypeError(f"{fn}: knot values must be plain numbers (they are static); "
+                            "to sweep a traced peak, multiply: peak * interpolate(...).")
+        object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
+        object.__setattr__(self, "kind", check.choice(fn, "kind", self.kind, ("linear", "cosine")))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        steps = tuple(k[0] for k in self.knots)
+        values = jnp.asarray([k[1] for k in self.knots], dtype=float_dtype())
+        starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else values.dtype)
+        lengths = jnp.asarray([b - a for a, b in zip(steps, steps[1:])], dtype=values.dtype)
+        i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
+        local = t - starts[i] if starts.dtype == t.dtype else fl(t) - starts[i]
+        p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)
+        v0, v1 = values[i], values[i + 1]
+        if self.kind == "cosine":
+            return v1 + (v0 - v1) * 0.5 * (1.0 + jnp.cos(jnp.pi * p))
+        return v0 + (v1 - v0) * p
+
+
+def _fits(t: jax.Array, steps: tuple[int, ...]) -> bool:
+    return not jnp.issubdtype(t.dtype, jnp.integer) or max(steps) <= jnp.iinfo(t.dtype).max
+
+
+@schedule_class
+class inverse_sqrt(Schedule):
+    """Linear warmup to ``peak``, then inverse-square-root decay.
+
+    ``lr(t) = peak * t / warmup_steps`` for ``t < warmup_steps``, else
+    ``peak * sqrt(timescale / (t - warmup_steps + timescale))``; ``timescale``
+    defaults to ``warmup_steps``, giving the Transformer's
+    ``peak * sqrt(warmup_steps / t)``. Equals Hugging Face's
+    ``get_inverse_sqrt_schedule`` with the same ``timescale``.
+
+    >>> import jaxsched as js
+    >>> s = js.inverse_sqrt(1.0, warmup_steps=100)
+    >>> print(f"{s(50):.3f} {s(100):.3f} {s(400):.3f}")
+    0.500 1.000 0.500
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    timescale: int | None = static(default=None)
+
+    def __post_init__(self) -> None:
+        fn = "inverse_sqrt"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        if self.timescale is None:
+            if self.warmup_steps == 0:
+                raise ValueError("inverse_sqrt: with warmup_steps=0 pass `timescale` (a positive "
+                                 "int): the decay peak * sqrt(timescale / (t + timescale)) needs "
+                                 "a scale.")
+        else:
+            object.__setattr__(self, "timescale",
+                               check.integer(fn, "timescale", self.timescale, min=1))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        w = self.warmup_steps
+        ts = fl(self.timescale if self.timescale is not None else w)
+        decay = self.peak * jnp.sqrt(ts / (fl(since(t, w)) + ts))
+        if w == 0:
+            return decay
+        return jnp.where(reached(t, w), decay, self.peak * fl(t) / fl(w))
+
+
+@schedule_class
+class cyclic(Schedule):
+    """Cyclical learning rate between ``low`` and ``high`` (Smith, 2017).
+
+    A cycle is ``step_size_up`` steps rising from ``low`` to ``high`` then
+    ``step_size_down`` (default: ``step_size_up``) falling back. With cycle index
+    ``c = t // (up + down)`` and position ``x = t - c * (up + down)``:
+    ``lr(t) = low + (high - low) * h(x) * s``, ``h = x / up`` while ``x <= up``
+    else ``(up + down - x) / down``, and ``s`` is 1 (``'triangular'``),
+    ``0.5 ** c`` (``'triangular2'``) or ``gamma ** t`` (``'exp_range'``).
+    Equals PyTorch's ``CyclicLR`` (``scale_mode`` as PyTorch picks for each mode).
+
+    >>> import jaxsched as js
+    >>> s = js.cyclic(0.1, 1.0, step_size_up=10)
+    >>> print(f"{s(0):.2f} {s(5):.2f} {s(10):.2f} {s(15):.2f} {s(20):.2f}")
+    0.10 0.55 1.00 0.55 0.10
+    """
+
+    low: Any = hyper()
+    high: Any = hyper()
+    step_size_up: int = static()
+    step_size_down: int | None = static(default=None)
+    mode: str = static(default="triangular")
+    gamma: Any = hyper(default=1.0)
+
+    def __post_init__(self) -> None:
+        fn = "cyclic"
+        object.__setattr__(self, "low", check.lr(fn, "low", self.low))
+        object.__setattr__(self, "high", check.lr(fn, "high", self.high))
+        object.__setattr__(self, "step_size_up",
+                           check.integer(fn, "step_size_up", self.step_size_up, min=1))
+        if self.step_size_down is not None:
+            object.__setattr__(self, "step_size_down",
+                               check.integer(fn, "step_size_down", self.step_size_down, min=1))
+        object.__setattr__(self, "mode", check.choice(
+            fn, "mode", self.mode, ("triangular", "triangular2", "exp_range")))
+        object.__setattr__(self, "gamma", check.number(
+            fn, "gamma", self.gamma, min=0.0, min_open=True))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        up = self.step_size_up
+        down = self.step_size_down if self.step_size_down is not None else up
+        total = up + down
+        c, x = divide(t, total)
+        h = jnp.where(x <= up, fl(x) / up, fl(total - x) / down)
+        if self.mode == "triangular2":
+            h = h * 0.5 ** fl(c)
+        elif self.mode == "exp_range":
+            h = h * self.gamma ** fl(t)
+        return self.low + (self.high - self.low) * h

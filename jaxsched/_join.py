@@ -1,0 +1,317 @@
+"""Composition in time: join, repeat, warmup, clip, per_epoch.
+
+``join`` is table-driven: the segment is found with one ``searchsorted`` on a
+static integer table, and pieces of the same *family* (same class, same
+non-scalar settings, e.g. K cosines of different lengths and heights) share a
+single evaluation with their scalar parameters gathered by segment index. The
+cost grows with the number of distinct families, not with the number of pieces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _checks as check
+from ._schedule import (
+    Schedule,
+    as_schedule,
+    divide,
+    fl,
+    float_dtype,
+    hyper,
+    is_int,
+    reached,
+    schedule_class,
+    segment,
+    since,
+    static,
+    table,
+    tmin,
+)
+
+
+# ----------------------------------------------------------------- families
+@dataclasses.dataclass(frozen=True)
+class _Family:
+    """Pieces of a join that share one evaluation: ``members`` are piece indices."""
+
+    template: Schedule
+    members: tuple[int, ...]
+
+
+def _family_key(piece: Schedule) -> Any:
+    cls = type(piece)
+    if cls._gather:
+        fixed = []
+        for f in dataclasses.fields(piece):
+            value = getattr(piece, f.name)
+            fixed.append((f.name, value is None) if f.name in cls._gather else (f.name, value))
+        key = (cls, tuple(fixed))
+    else:
+        key = (cls, piece)
+    try:
+        hash(key)
+    except TypeError:  # traced or unhashable settings: a family of its own
+        key = (cls, id(piece))
+    return key
+
+
+def _families(pieces: tuple[Schedule, ...]) -> tuple[_Family, ...]:
+    groups: dict[Any, list[int]] = {}
+    for i, piece in enumerate(pieces):
+        groups.setdefault(_family_key(piece), []).append(i)
+    return tuple(_Family(pieces[m[0]], tuple(m)) for m in groups.values())
+
+
+def _gathered(family: _Family, pieces: tuple[Schedule, ...], index: jax.Array,
+              t: jax.Array) -> Schedule:
+    """The family's template with each scalar field replaced by ``table[index]``."""
+    if len(family.members) == 1:
+        return family.template
+    cls = type(family.template)
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):
+        value = getattr(family.template, f.name)
+        if f.name in cls._gather and value is not None:
+            column = [getattr(pieces[m], f.name) for m in family.members]
+            value = _column(column, t)[index]
+        object.__setattr__(obj, f.name, value)
+    return obj
+
+
+def _column(values: list[Any], t: jax.Array) -> jax.Array:
+    if all(isinstance(v, int) for v in values):
+        if is_int(t) and max(values) <= np.iinfo(t.dtype).max:
+            return jnp.asarray(values, dtype=t.dtype)
+        return jnp.asarray(values, dtype=float_dtype())
+    return jnp.stack([jnp.asarray(v) for v in values])
+
+
+# ----------------------------------------------------------------- join
+@schedule_class
+class join(Schedule):
+    """Pieces joined in time: piece ``i`` runs from ``boundaries[i-1]`` and sees
+    the step counted from there.
+
+    ``lr(t) = schedules[i](t - boundaries[i-1])`` for
+    ``boundaries[i-1] <= t < boundaries[i]`` (with ``boundaries[-1] = 0``), the
+    contract of ``optax.join_schedules``. At ``t == boundaries[i-1]`` the piece
+    ``i`` takes over at its local step 0. Plain numbers become ``constant`` and
+    plain functions of the step are wrapped.
+
+    The segment is found in integer arithmetic on a static table, and pieces of
+    one family are evaluated once with gathered parameters, so a join of 1024
+    cosines costs about what one cosine costs.
+
+    >>> import jaxsched as js
+    >>> s = js.join([js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 90)], [10])
+    >>> print(f"{s(5):.2f} {s(10):.2f} {s(55):.2f}")
+    0.50 1.00 0.50
+    """
+
+    schedules: tuple[Schedule, ...] = hyper()
+    boundaries: tuple[int, ...] = static()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedules, list | tuple):
+            raise TypeError(f"join: `schedules` must be a list of schedules, "
+                            f"got {self.schedules!r}.")
+        pieces = tuple(as_schedule(s, "join", f"schedules[{i}]")
+                       for i, s in enumerate(self.schedules))
+        if not pieces:
+            raise ValueError("join: `schedules` must not be empty.")
+        bounds = check.boundaries("join", "boundaries", self.boundaries, min=1)
+        if len(bounds) != len(pieces) - 1:
+            raise ValueError(f"join: needs len(boundaries) == len(schedules) - 1, got "
+                             f"{len(bounds)} boundaries for {len(pieces)} schedules.")
+        object.__setattr__(self, "schedules", pieces)
+        object.__setattr__(self, "boundaries", bounds)
+
+    @functools.cached_property
+    def _families(self) -> tuple[_Family, ...]:
+        return _families(self.schedules)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        pieces, bounds = self.schedules, self.boundaries
+        if len(pieces) == 1:
+            return pieces[0]._eval(t)
+        seg = segment(t, bounds)
+        starts = table(t, (0, *bounds))
+        local = t - starts[jnp.minimum(seg, starts.shape[0] - 1)]
+        families = self._families
+        if len(families) == 1:
+            return _gathered(families[0], pieces, seg, t)._eval(local)
+        family_of = np.zeros(len(pieces), np.int32)
+        rank_of = np.zeros(len(pieces), np.int32)
+        for f, fam in enumerate(families):
+            for r, m in enumerate(fam.members):
+                family_of[m], rank_of[m] = f, r
+        fid = jnp.asarray(family_of)[seg]
+        rank = jnp.asarray(rank_of)[seg]
+
+        def branch(fam: _Family):
+            return lambda local, rank: _gathered(fam, pieces, rank, t)._eval(local) * jnp.ones(
+                local.shape, float_dtype())
+
+        branches = [branch(fam) for fam in families]
+        if t.ndim == 0:  # one branch runs (under vmap, lax.switch becomes a select)
+            return lax.switch(fid, branches, local, rank)
+        values = jnp.stack([b(local, rank) for b in branches])
+        return jnp.take_along_axis(values, fid[None], axis=0)[0]
+
+
+# ----------------------------------------------------------------- repeat
+def _cycle_starts(period: int, mult: int, limit: int) -> tuple[int, ...]:
+    """Start steps of cycles 1, 2, ... (cycle i lasts period * mult**i) up to ``limit``."""
+    starts, start, length = [], period, period * mult
+    while start <= limit:
+        starts.append(start)
+        start, length = start + length, length * mult
+    return tuple(starts)
+
+
+@schedule_class
+class repeat(Schedule):
+    """Restarts: ``schedule`` played over and over, cycle ``i`` lasting
+    ``period * period_mult ** i`` steps and scaled by ``decay ** i``.
+
+    With ``period_mult > 1`` cycle ``i`` plays ``schedule`` stretched in time by
+    ``period_mult ** i`` (local step divided by it), so a cosine over ``period``
+    steps spans the whole longer cycle, as in SGDR / ``CosineAnnealingWarmRestarts``.
+    Cycle boundaries are decided in integer arithmetic.
+
+    >>> import jaxsched as js
+    >>> s = js.repeat(js.linear(1.0, 0.0, 10), period=10, period_mult=2, decay=0.5)
+    >>> print(f"{s(5):.2f} {s(10):.2f} {s(20):.2f} {s(30):.2f}")
+    0.50 0.50 0.25 0.25
+    """
+
+    schedule: Schedule = hyper()
+    period: int = static()
+    period_mult: int = static(default=1)
+    decay: Any = hyper(default=1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, "repeat", "schedule"))
+        object.__setattr__(self, "period", check.integer("repeat", "period", self.period, min=1))
+        object.__setattr__(self, "period_mult",
+                           check.integer("repeat", "period_mult", self.period_mult, min=1))
+        object.__setattr__(self, "decay", check.number(
+            "repeat", "decay", self.decay, min=0.0, min_open=True))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        p, m = self.period, self.period_mult
+        if m == 1:
+            i, inner = divide(t, p)
+        else:
+            limit = int(np.iinfo(t.dtype).max) if is_int(t) else 2**62
+            starts = _cycle_starts(p, m, limit)
+            i = segment(t, starts)
+            start_tab = table(t, (0, *starts))
+            local = t - start_tab[i]
+            inner = fl(local) / fl(m) ** fl(i)
+        value = self.schedule._eval(inner)
+        if isinstance(self.decay, float) and self.decay == 1.0:
+            return value
+        return value * self.decay ** fl(i)
+
+
+# ----------------------------------------------------------------- warmup, clip, per_epoch
+@schedule_class
+class warmup(Schedule):
+    """A linear ramp from ``start`` to ``schedule(0)`` over ``steps``, then ``schedule``.
+
+    ``lr(t) = start + (schedule(0) - start) * t / steps`` for ``t < steps``, else
+    ``schedule(t - steps)``: the wrapped schedule starts at its own step 0 when
+    the warmup ends.
+
+    >>> import jaxsched as js
+    >>> s = js.warmup(js.cosine(1.0, 0.0, 100), steps=10)
+    >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f}")
+    0.50 1.00 0.50
+    """
+
+    schedule: Schedule = hyper()
+    steps: int = static()
+    start: Any = hyper(default=0.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, "warmup", "schedule"))
+        object.__setattr__(self, "steps", check.integer("warmup", "steps", self.steps, min=1))
+        object.__setattr__(self, "start", check.lr("warmup", "start", self.start))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        target = self.schedule._eval(jnp.zeros((), t.dtype))
+        ramp = self.start + (target - self.start) * fl(tmin(t, self.steps)) / fl(self.steps)
+        return jnp.where(reached(t, self.steps), self.schedule._eval(since(t, self.steps)), ramp)
+
+
+@schedule_class
+class clip(Schedule):
+    """``schedule`` clipped to ``[min, max]`` (either bound may be None).
+
+    >>> import jaxsched as js
+    >>> s = js.clip(js.linear(1.0, 0.0, 10), min=0.2)
+    >>> print(f"{s(2):.2f} {s(9):.2f}")
+    0.80 0.20
+    """
+
+    schedule: Schedule = hyper()
+    min: Any = hyper(default=None)
+    max: Any = hyper(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, "clip", "schedule"))
+        lo = check.optional_lr("clip", "min", self.min)
+        hi = check.optional_lr("clip", "max", self.max)
+        if lo is None and hi is None:
+            raise ValueError("clip: give `min`, `max` or both; with neither it does nothing.")
+        if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
+            raise ValueError(f"clip: needs min <= max, got min={lo!r}, max={hi!r}.")
+        object.__setattr__(self, "min", lo)
+        object.__setattr__(self, "max", hi)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return jnp.clip(self.schedule._eval(t), self.min, self.max)
+
+
+@schedule_class
+class per_epoch(Schedule):
+    """Drives an epoch-indexed schedule with the step count.
+
+    ``lr(t) = schedule(t // steps_per_epoch)`` (``staircase=True``, the value
+    changes only at epoch boundaries, like a PyTorch scheduler stepped once per
+    epoch) or ``schedule(t / steps_per_epoch)`` (fractional epochs). The optimizer
+    passes the step, so stepping per batch instead of per epoch cannot happen.
+
+    >>> import jaxsched as js
+    >>> s = js.per_epoch(js.multistep(1.0, [2], gamma=0.1), steps_per_epoch=100)
+    >>> print(f"{s(199):.2f} {s(200):.2f}")
+    1.00 0.10
+    """
+
+    schedule: Schedule = hyper()
+    steps_per_epoch: int = static()
+    staircase: bool = static(default=True)
+
+    def __post_init__(self) -> None:
+        fn = "per_epoch"
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, fn, "schedule"))
+        object.__setattr__(self, "steps_per_epoch",
+                           check.integer(fn, "steps_per_epoch", self.steps_per_epoch, min=1))
+        object.__setattr__(self, "staircase", check.flag(fn, "staircase", self.staircase))
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        n = self.steps_per_epoch
+        if self.staircase:
+            epoch, _ = divide(t, n)
+        else:
+            epoch = fl(t) / fl(n)
+        return self.schedule._eval(epoch)

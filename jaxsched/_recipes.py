@@ -1,0 +1,421 @@
+"""Named recipes: the schedules people ask for by name, built from curves and joins.
+
+A recipe keeps its own arguments (so it prints, compares and saves as the call
+that built it) and delegates evaluation to the composition it builds.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks as check
+from ._curves import constant, cosine, linear, polynomial
+from ._join import join, repeat, warmup
+from ._schedule import Schedule, fl, hyper, schedule_class, static, tmin
+
+
+class _Recipe(Schedule):
+    """A schedule defined by the composition ``_build()`` returns."""
+
+    @functools.cached_property
+    def _inner(self) -> Schedule:
+        return self._build()
+
+    def _build(self) -> Schedule:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self._inner._eval(t)
+
+
+def _check_total(fn: str, warmup_steps: int, total_steps: int) -> None:
+    if total_steps <= warmup_steps:
+        raise ValueError(f"{fn}: needs total_steps > warmup_steps (total_steps counts the "
+                         f"warmup), got total_steps={total_steps}, warmup_steps={warmup_steps}.")
+
+
+def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
+    return curve if warmup_steps == 0 else warmup(curve, warmup_steps, start)
+
+
+@schedule_class
+class warmup_cosine(_Recipe):
+    """Linear warmup from ``start`` to ``peak``, then cosine decay to ``end`` at ``total_steps``.
+
+    ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``, then
+    ``cosine(peak, end, total_steps - warmup_steps, exponent)(t - warmup_steps)``.
+    ``total_steps`` includes the warmup. Equals
+    ``optax.warmup_cosine_decay_schedule(start, peak, warmup_steps, total_steps, end, exponent)``
+    and, with ``start=end=0``, Hugging Face's ``get_cosine_schedule_with_warmup``.
+
+    >>> import jaxsched as js
+    >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
+    >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
+    0.50 1.00 0.50 0.00
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    total_steps: int = static()
+    start: Any = hyper(default=0.0)
+    end: Any = hyper(default=0.0)
+    exponent: float = static(default=1.0)
+
+    def __post_init__(self) -> None:
+        fn = "warmup_cosine"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        object.__setattr__(self, "total_steps",
+                           check.integer(fn, "total_steps", self.total_steps, min=1))
+        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
+        _check_total(fn, self.warmup_steps, self.total_steps)
+        cosine(1.0, 0.0, 1, exponent=self.exponent)  # validates exponent in cosine's words
+
+    def _build(self) -> Schedule:
+        w = self.warmup_steps
+        return _warm(cosine(self.peak, self.end, self.total_steps - w, self.exponent), w,
+                     self.start)
+
+
+@schedule_class
+class warmup_linear(_Recipe):
+    """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
+
+    With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
+
+    >>> import jaxsched as js
+    >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
+    >>> print(f"{s(5):.2f} {s(60):.2f} {s(110):.2f}")
+    0.50 0.50 0.00
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    total_steps: int = static()
+    start: Any = hyper(default=0.0)
+    end: Any = hyper(default=0.0)
+
+    def __post_init__(self) -> None:
+        fn = "warmup_linear"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        object.__setattr__(self, "total_steps",
+                           check.integer(fn, "total_steps", self.total_steps, min=1))
+        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
+        _check_total(fn, self.warmup_steps, self.total_steps)
+
+    def _build(self) -> Schedule:
+        w = self.warmup_steps
+        return _warm(linear(self.peak, self.end, self.total_steps - w), w, self.start)
+
+
+@schedule_class
+class warmup_constant(_Recipe):
+    """Linear warmup from ``start`` to ``peak`` over ``warmup_steps``, then ``peak``.
+
+    With ``start=0`` equals ``optax.warmup_constant_schedule`` and Hugging Face's
+    ``get_constant_schedule_with_warmup``.
+
+    >>> import jaxsched as js
+    >>> s = js.warmup_constant(1.0, warmup_steps=4)
+    >>> print(f"{s(1):.2f} {s(4):.2f} {s(1000):.2f}")
+    0.25 1.00 1.00
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    start: Any = hyper(default=0.0)
+
+    def __post_init__(self) -> None:
+        fn = "warmup_constant"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+
+    def _build(self) -> Schedule:
+        return _warm(constant(self.peak), self.warmup_steps, self.start)
+
+
+@schedule_class
+class warmup_polynomial(_Recipe):
+    """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end`` at ``total_steps``.
+
+    ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
+    the warmup. With ``start=0`` equals Hugging Face's
+    ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
+
+    >>> import jaxsched as js
+    >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
+    >>> print(f"{s(15):.4f}")
+    0.2500
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    total_steps: int = static()
+    start: Any = hyper(default=0.0)
+    end: Any = hyper(default=0.0)
+    power: float = static(default=1.0)
+
+    def __post_init__(self) -> None:
+        fn = "warmup_polynomial"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        object.__setattr__(self, "total_steps",
+                           check.integer(fn, "total_steps", self.total_steps, min=1))
+        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
+        object.__setattr__(self, "power", check.number(
+            fn, "power", self.power, min=0.0, min_open=True))
+        _check_total(fn, self.warmup_steps, self.total_steps)
+
+    def _build(self) -> Schedule:
+        w = self.warmup_steps
+        curve = polynomial(self.peak, self.end, self.total_steps - w, self.power)
+        return _warm(curve, w, self.start)
+
+
+@schedule_class
+class _sqrt_decay(Schedule):
+    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown."""
+
+    start: Any = hyper()
+    end: Any = hyper()
+    steps: int = static()
+    _gather = ("start", "end", "steps")
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        frac = fl(tmin(t, self.steps)) / fl(self.steps)
+        return self.end + (self.start - self.end) * (1.0 - jnp.sqrt(frac))
+
+
+_DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}
+
+
+@schedule_class
+class wsd(_Recipe):
+    """Warmup-stable-decay: linear warmup to ``peak``, hold it, then a short decay to ``end``.
+
+    Phases: ``[0, w)`` linear ``start -> peak``; ``[w, w + stable_steps)`` constant
+    ``peak``; then ``decay_steps`` of ``decay`` (``'linear'``, ``'cosine'`` or
+    ``'1-sqrt'``: ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the
+    decay done), then ``end``. The recipe of MiniCPM / "Scaling Laws and
+    Compute-Optimal Training Beyond Fixed Training Durations" (Hägele et al., 2024).
+
+    >>> import jaxsched as js
+    >>> s = js.wsd(1.0, warmup_steps=10, stable_steps=80, decay_steps=10)
+    >>> print(f"{s(5):.2f} {s(50):.2f} {s(95):.2f} {s(100):.2f}")
+    0.50 1.00 0.50 0.00
+    """
+
+    peak: Any = hyper()
+    warmup_steps: int = static()
+    stable_steps: int = static()
+    decay_steps: int = static()
+    end: Any = hyper(default=0.0)
+    decay: str = static(default="linear")
+    start: Any = hyper(default=0.0)
+
+    def __post_init__(self) -> None:
+        fn = "wsd"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        for name in ("warmup_steps", "stable_steps"):
+            object.__setattr__(self, name, check.integer(fn, name, getattr(self, name), min=0))
+        object.__setattr__(self, "decay_steps",
+                           check.integer(fn, "decay_steps", self.decay_steps, min=1))
+        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
+        object.__setattr__(self, "decay", check.choice(fn, "decay", self.decay, tuple(_DECAYS)))
+        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+
+    def _build(self) -> Schedule:
+        phases = ((self.warmup_steps, lambda n: linear(self.start, self.peak, n)),
+                  (self.stable_steps, lambda n: constant(self.peak)),
+                  (self.decay_steps, lambda n: _DECAYS[self.decay](self.peak, self.end, n)))
+        pieces, bounds, at = [], [], 0
+        for length, make in phases:
+            if length:
+                if pieces:
+                    bounds.append(at)
+                pieces.append(make(length))
+                at += length
+        return join(pieces, bounds)
+
+
+_ANNEAL = {"cos": cosine, "linear": linear}
+
+
+def _one_cycle_phases(fn: str, total_steps: int, pct_start: float, three_phase: bool):
+    up = int(pct_start * total_steps)
+    need = 2 * up if three_phase else up
+    if up < 1 or need >= total_steps:
+        raise ValueError(
+            f"{fn}: int(pct_start * total_steps) = int({pct_start!r} * {total_steps}) = {up} "
+            f"gives phases of length < 1; needs 1 <= {'2 * ' if three_phase else ''}"
+            f"int(pct_start * total_steps) < total_steps.")
+    return up
+
+
+def _one_cycle_build(anneal: str, total: int, up: int, three_phase: bool,
+                     low: Any, high: Any, last: Any) -> Schedule:
+    curve = _ANNEAL[anneal]
+    if three_phase:
+        return join([curve(low, high, up), curve(high, low, up), curve(low, last, total - 2 * up)],
+                    [up, 2 * up])
+    return join([curve(low, high, up), curve(high, last, total - up)], [up])
+
+
+@schedule_class
+class one_cycle(_Recipe):
+    """The 1cycle policy (Smith & Topin, 2018): up from ``peak / div_factor`` to ``peak``, then
+    down to ``peak / (div_factor * final_div_factor)`` at ``total_steps``.
+
+    With ``u = int(pct_start * total_steps)``: ``[0, u)`` anneals
+    ``initial -> peak``, then ``[u, total_steps)`` anneals ``peak -> final``
+    (``anneal='cos'`` or ``'linear'``), and ``final`` holds afterwards.
+    ``three_phase=True``: ``initial -> peak`` on ``[0, u)``, ``peak -> initial`` on
+    ``[u, 2u)``, ``initial -> final`` on ``[2u, total_steps)``.
+    Equals ``optax.cosine_onecycle_schedule(total_steps, peak, pct_start, div_factor,
+    final_div_factor)`` for ``anneal='cos'``. PyTorch's ``OneCycleLR`` ends its phases one
+    step earlier (at ``pct_start * total_steps - 1``): ``jaxsched.pytorch.OneCycleLR``
+    reproduces that convention.
+
+    >>> import jaxsched as js
+    >>> s = js.one_cycle(peak=1.0, total_steps=100, pct_start=0.3)
+    >>> print(f"{s(0):.3f} {s(30):.3f} {s(100):.6f}")
+    0.040 1.000 0.000004
+    """
+
+    peak: Any = hyper()
+    total_steps: int = static()
+    pct_start: float = static(default=0.3)
+    div_factor: Any = hyper(default=25.0)
+    final_div_factor: Any = hyper(default=1e4)
+    anneal: str = static(default="cos")
+    three_phase: bool = static(default=False)
+
+    def __post_init__(self) -> None:
+        fn = "one_cycle"
+        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
+        object.__setattr__(self, "total_steps",
+                           check.integer(fn, "total_steps", self.total_steps, min=2))
+        object.__setattr__(self, "pct_start", check.number(
+            fn, "pct_start", self.pct_start, min=0.0, max=1.0, min_open=True, max_open=True))
+        object.__setattr__(self, "div_factor", check.number(
+            fn, "div_factor", self.div_factor, min=0.0, min_open=True))
+        object.__setattr__(self, "final_div_factor", check.number(
+            fn, "final_div_factor", self.final_div_factor, min=0.0, min_open=True))
+        object.__setattr__(self, "anneal", check.choice(fn, "anneal", self.anneal, tuple(_ANNEAL)))
+        object.__setattr__(self, "three_phase", check.flag(fn, "three_phase", self.three_phase))
+        _one_cycle_phases(fn, self.total_steps, self.pct_start, self.three_phase)
+
+    def _build(self) -> Schedule:
+        up = _one_cycle_phases("one_cycle", self.total_steps, self.pct_start, self.three_phase)
+        initial = self.peak / self.div_factor
+        return _one_cycle_build(self.anneal, self.total_steps, up, self.three_phase,
+                                initial, self.peak, initial / self.final_div_factor)
+
+
+@schedule_class
+class one_cycle_momentum(_Recipe):
+    """The momentum (or Adam ``b1``) curve that goes with ``one_cycle``: the inverse shape.
+
+    ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
+    max_momentum`` while it falls (``three_phase``: then held at ``max_momentum``).
+    Same phase lengths and ``anneal`` as ``one_cycle(total_steps, pct_start)``.
+    Use it with ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
+
+    >>> import jaxsched as js
+    >>> m = js.one_cycle_momentum(total_steps=100)
+    >>> print(f"{m(0):.2f} {m(30):.2f} {m(100):.2f}")
+    0.95 0.85 0.95
+    """
+
+    total_steps: int = static()
+    pct_start: float = static(default=0.3)
+    base_momentum: Any = hyper(default=0.85)
+    max_momentum: Any = hyper(default=0.95)
+    anneal: str = static(default="cos")
+    three_phase: bool = static(default=False)
+
+    def __post_init__(self) -> None:
+        fn = "one_cycle_momentum"
+        object.__setattr__(self, "total_steps",
+                           check.integer(fn, "total_steps", self.total_steps, min=2))
+        object.__setattr__(self, "pct_start", check.number(
+            fn, "pct_start", self.pct_start, min=0.0, max=1.0, min_open=True, max_open=True))
+        object.__setattr__(self, "base_momentum", check.lr(fn, "base_momentum",
+                                                           self.base_momentum))
+        object.__setattr__(self, "max_momentum", check.lr(fn, "max_momentum", self.max_momentum))
+        object.__setattr__(self, "anneal", check.choice(fn, "anneal", self.anneal, tuple(_ANNEAL)))
+        object.__setattr__(self, "three_phase", check.flag(fn, "three_phase", self.three_phase))
+        _one_cycle_phases(fn, self.total_steps, self.pct_start, self.three_phase)
+
+    def _build(self) -> Schedule:
+        up = _one_cycle_phases("one_cycle_momentum", self.total_steps, self.pct_start,
+                               self.three_phase)
+        hi, lo = self.max_momentum, self.base_momentum
+        return _one_cycle_build(self.anneal, self.total_steps, up, self.three_phase,
+                                hi, lo, hi)
+
+
+@schedule_class
+class sgdr(_Recipe):
+    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017).
+
+    Cycle ``i`` lasts ``period * period_mult ** i`` steps: an optional linear
+    warmup from ``end`` over the first ``warmup_steps`` (stretched with the cycle),
+    then a cosine from ``end + (start - end) * decay ** i`` down to ``end``. The
+    floor ``end`` is never decayed (timm's ``cycle_decay``). With
+    ``warmup_steps=0, decay=1`` equals PyTorch's ``CosineAnnealingWarmRestarts(T_0=period,
+    T_mult=period_mult, eta_min=end)`` stepped per update.
+
+    >>> import jaxsched as js
+    >>> s = js.sgdr(1.0, period=100, period_mult=2)
+    >>> print(f"{s(50):.2f} {s(100):.2f} {s(200):.2f}")
+    0.50 1.00 0.50
+    """
+
+    start: Any = hyper()
+    period: int = static()
+    period_mult: int = static(default=1)
+    end: Any = hyper(default=0.0)
+    decay: Any = hyper(default=1.0)
+    warmup_steps: int = static(default=0)
+
+    def __post_init__(self) -> None:
+        fn = "sgdr"
+        start = check.lr(fn, "start", self.start)
+        end = check.lr(fn, "end", self.end)
+        if isinstance(start, float) and isinstance(end, float) and end > start:
+            raise ValueError(f"sgdr: needs end <= start, got start={start!r}, end={end!r}.")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "period", check.integer(fn, "period", self.period, min=1))
+        object.__setattr__(self, "period_mult",
+                           check.integer(fn, "period_mult", self.period_mult, min=1))
+        object.__setattr__(self, "decay", check.number(fn, "decay", self.decay, min=0.0,
+                                                       min_open=True))
+        object.__setattr__(self, "warmup_steps",
+                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
+        if self.warmup_steps >= self.period:
+            raise ValueError(f"sgdr: needs warmup_steps < period, got warmup_steps="
+                             f"{self.warmup_steps}, period={self.period}.")
+
+    def _build(self) -> Schedule:
+        height = self.start - self.end
+        w = self.warmup_steps
+        cycle = _warm(cosine(height, 0.0, self.period - w), w, 0.0)
+        restarts = repeat(cycle, self.period, self.period_mult, self.decay)
+        if isinstance(self.end, float) and self.end == 0.0:
+            return restarts
+        return restarts + self.end
