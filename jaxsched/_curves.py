@@ -23,6 +23,7 @@ from ._schedule import (
     schedule_class,
     segment,
     since,
+    stack,
     static,
     tmin,
 )
@@ -48,8 +49,9 @@ class constant(Schedule):
 
 
 def _frac(t: jax.Array, steps: Any) -> jax.Array:
-    """``min(t, steps) / steps`` in float."""
-    return fl(tmin(t, steps)) / fl(steps)
+    """``min(t, steps) / steps`` in float, clamped to [0, 1]: XLA may turn the division
+    into a multiply by the rounded reciprocal, which must not overshoot the end value."""
+    return jnp.minimum(fl(tmin(t, steps)) / fl(steps), 1.0)
 
 
 @schedule_class
@@ -248,7 +250,7 @@ class piecewise_constant(Schedule):
         object.__setattr__(self, "boundaries", bounds)
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return jnp.stack([jnp.asarray(v) for v in self.values])[segment(t, self.boundaries)]
+        return stack(self.values)[segment(t, self.boundaries)]
 
 
 @schedule_class

@@ -31,6 +31,7 @@ from ._schedule import (
     schedule_class,
     segment,
     since,
+    stack,
     static,
     table,
     tmin,
@@ -91,7 +92,7 @@ def _column(values: list[Any], t: jax.Array) -> jax.Array:
         if is_int(t) and max(values) <= np.iinfo(t.dtype).max:
             return jnp.asarray(values, dtype=t.dtype)
         return jnp.asarray(values, dtype=float_dtype())
-    return jnp.stack([jnp.asarray(v) for v in values])
+    return stack(values)
 
 
 # ----------------------------------------------------------------- join

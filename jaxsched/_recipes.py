@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks as check
-from ._curves import constant, cosine, linear, polynomial
+from ._curves import _frac, constant, cosine, linear, polynomial
 from ._join import join, repeat, warmup
-from ._schedule import Schedule, fl, hyper, schedule_class, static, tmin
+from ._schedule import Schedule, hyper, schedule_class, static
 
 
 class _Recipe(Schedule):
@@ -195,7 +195,7 @@ class _sqrt_decay(Schedule):
     _gather = ("start", "end", "steps")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        frac = fl(tmin(t, self.steps)) / fl(self.steps)
+        frac = _frac(t, self.steps)
         return self.end + (self.start - self.end) * (1.0 - jnp.sqrt(frac))
 
 

@@ -193,6 +193,13 @@ def as_step(step: ArrayLike, fn: str) -> jax.Array:
     return jnp.maximum(t, 0)
 
 
+def stack(values: Any) -> jax.Array:
+    """Scalars as one array: a single constant when they are plain numbers, else a stack."""
+    if all(isinstance(v, int | float) for v in values):
+        return jnp.asarray(np.asarray(values, np.float64), float_dtype())
+    return jnp.stack([jnp.asarray(v) for v in values])
+
+
 def finish(out: ArrayLike, t: jax.Array) -> jax.Array:
     out = jnp.asarray(out).astype(float_dtype())
     return jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, t.shape))
@@ -270,7 +277,7 @@ def segment(t: jax.Array, bounds: tuple[int, ...]) -> jax.Array:
     tab = table(t, bounds)
     if tab.shape[0] == 0:
         return jnp.zeros(t.shape, jnp.int32)
-    if tab.shape[0] <= 8:
+    if tab.shape[0] <= 32:  # a fused compare-and-count beats a binary search up to here
         return jnp.sum(t[..., None] >= tab, axis=-1, dtype=jnp.int32)
     return jnp.searchsorted(tab, t, side="right", method="scan_unrolled").astype(jnp.int32)
 
