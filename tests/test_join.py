@@ -45,12 +45,13 @@ def hlo_lines(s) -> int:
 
 
 def test_program_size_does_not_grow_with_pieces():
-    # The tables are constants; only the unrolled binary search adds a step per doubling of K.
+    # Tables are constants. Up to 32 boundaries a compare-and-count is used (smaller still);
+    # past that only the unrolled binary search adds a step per doubling of K.
     sizes = {k: hlo_lines(js.join(*cosines(k)[::2])) for k in (16, 64, 1024)}
-    assert sizes[1024] <= sizes[64] + 8 and sizes[1024] <= 1.5 * sizes[16], sizes
+    assert sizes[1024] <= sizes[64] + 8, sizes
     pc = {k: hlo_lines(js.piecewise_constant([1.0 / (i + 1) for i in range(k)],
                                              list(range(1, k)))) for k in (16, 64, 1024)}
-    assert pc[1024] <= pc[64] + 8 and pc[1024] <= 1.5 * pc[16], pc
+    assert pc[1024] <= pc[64] + 8, pc
 
 
 def test_optax_join_grows_with_pieces():
