@@ -14,8 +14,9 @@ import pytest
 
 import jaxsched as js
 
-X64 = bool(jax.config.jax_enable_x64)
-RTOL = 1e-12 if X64 else 3e-6
+# optax computes several schedules in float32 even under x64: compare at float32 precision.
+# (Our float64 accuracy is checked against NumPy references in test_catalogue.py.)
+RTOL = 3e-6
 
 
 def steps_around(*bounds, top=None):
