@@ -68,7 +68,21 @@ class Schedule:
     _gather: ClassVar[tuple[str, ...]] = ()
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        """Returns the learning rate at ``step`` (any shape; int or float)."""
+        """Returns the learning rate at ``step`` (any shape; int or float).
+
+        Called on a concrete step outside a trace (``lr(0)`` for logging), the
+        schedule runs as one compiled program, cached per schedule value, rather
+        than op by op.
+        """
+        if isinstance(step, jax.core.Tracer):
+            return self._trace(step)
+        try:
+            fn = _compiled(self)
+        except TypeError:  # traced or unhashable hyperparameters: evaluate inline
+            return self._trace(step)
+        return fn(step)
+
+    def _trace(self, step: ArrayLike) -> jax.Array:
         t = as_step(step, type(self).__name__)
         return finish(self._eval(t), t)
 
@@ -432,7 +446,7 @@ def _paren(x: Any, kind: type) -> str:
 # --------------------------------------------------------------------- evaluate
 @functools.lru_cache(maxsize=256)
 def _compiled(schedule: Schedule) -> Callable:
-    return jax.jit(schedule.__call__)
+    return jax.jit(schedule._trace)
 
 
 def evaluate(schedule: Any, steps: int | ArrayLike) -> np.ndarray:
@@ -451,8 +465,4 @@ def evaluate(schedule: Any, steps: int | ArrayLike) -> np.ndarray:
         if steps < 0:
             raise ValueError(f"evaluate: `steps` must be >= 0, got {steps}.")
         steps = np.arange(int(steps))
-    try:
-        fn = _compiled(s)
-    except TypeError:  # traced or otherwise unhashable hyperparameters
-        fn = jax.jit(s.__call__)
-    return np.asarray(fn(steps))
+    return np.asarray(s(steps))
