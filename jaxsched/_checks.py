@@ -29,7 +29,8 @@ def concrete_number(value: Any) -> float | int | None:
     try:  # a concrete jax.Array; tracers raise on conversion.
         import jax
 
-        if isinstance(value, jax.Array) and value.ndim == 0 and not isinstance(value, jax.core.Tracer):
+        concrete = isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+        if concrete and value.ndim == 0:
             return value.item()
     except Exception:  # noqa: BLE001 - anything unconvertible is "not concrete"
         return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks as check
 from ._schedule import (
@@ -194,7 +195,9 @@ class exponential(Schedule):
 
 @schedule_class
 class multistep(Schedule):
-    """Multiply by ``gamma`` at each milestone: ``lr(t) = start * gamma ** #{m in milestones: m <= t}``.
+    """Multiplies by ``gamma`` at each milestone.
+
+    ``lr(t) = start * gamma ** n(t)``, ``n(t)`` the number of milestones ``<= t``.
 
     The count is found with one ``searchsorted`` on a static integer table, so the
     cost does not grow with the number of milestones.
@@ -223,7 +226,9 @@ class multistep(Schedule):
 
 @schedule_class
 class piecewise_constant(Schedule):
-    """Piecewise-constant values: ``lr(t) = values[i]`` for ``boundaries[i-1] <= t < boundaries[i]``.
+    """Piecewise-constant values.
+
+    ``lr(t) = values[i]`` for ``boundaries[i-1] <= t < boundaries[i]``.
 
     Needs ``len(values) == len(boundaries) + 1``. One ``searchsorted`` and one
     gather, whatever the number of pieces.
@@ -293,7 +298,7 @@ class interpolate(Schedule):
         steps = tuple(k[0] for k in self.knots)
         values = jnp.asarray([k[1] for k in self.knots], dtype=float_dtype())
         starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else values.dtype)
-        lengths = jnp.asarray([b - a for a, b in zip(steps, steps[1:])], dtype=values.dtype)
+        lengths = jnp.asarray(np.diff(steps), dtype=values.dtype)
         i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
         local = t - starts[i] if starts.dtype == t.dtype else fl(t) - starts[i]
         p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)

@@ -147,7 +147,7 @@ class warmup_constant(_Recipe):
 
 @schedule_class
 class warmup_polynomial(_Recipe):
-    """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end`` at ``total_steps``.
+    """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
     the warmup. With ``start=0`` equals Hugging Face's
