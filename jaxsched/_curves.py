@@ -300,7 +300,9 @@ class interpolate(Schedule):
         starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else values.dtype)
         lengths = jnp.asarray(np.diff(steps), dtype=values.dtype)
         i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
-        local = t - starts[i] if starts.dtype == t.dtype else fl(t) - starts[i]
+        s0 = starts[i]
+        # Before the first knot t < s0: clamp (p = 0) without unsigned wrap-around.
+        local = jnp.where(t >= s0, t - s0, 0) if starts.dtype == t.dtype else fl(t) - s0
         p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)
         v0, v1 = values[i], values[i + 1]
         if self.kind == "cosine":

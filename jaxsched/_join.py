@@ -145,7 +145,7 @@ class join(Schedule):
             return pieces[0]._eval(t)
         seg = segment(t, bounds)
         starts = table(t, (0, *bounds))
-        local = t - starts[jnp.minimum(seg, starts.shape[0] - 1)]
+        local = t - starts[seg]
         families = self._families
         if len(families) == 1:
             return _gathered(families[0], pieces, seg, t)._eval(local)

@@ -74,8 +74,8 @@ class Schedule:
         schedule runs as one compiled program, cached per schedule value, rather
         than op by op.
         """
-        if isinstance(step, jax.core.Tracer):
-            return self._trace(step)
+        if isinstance(step, jax.core.Tracer) or not isinstance(step, _CONCRETE):
+            return self._trace(step)  # traced, or a list/odd type: validated op by op
         try:
             fn = _compiled(self)
         except TypeError:  # traced or unhashable hyperparameters: evaluate inline
@@ -121,6 +121,9 @@ class Schedule:
 
     def __radd__(self, other: Any) -> Schedule:
         return add(other, self)
+
+
+_CONCRETE = (jax.Array, np.ndarray, np.generic, int, float)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -260,10 +263,11 @@ def reached(t: jax.Array, c: int) -> jax.Array:
 
 
 def since(t: jax.Array, c: int) -> jax.Array:
-    """``max(t - c, 0)`` for a static int ``c``, without overflow."""
+    """``max(t - c, 0)`` for a static int ``c``, without overflow (unsigned steps too)."""
     if is_int(t) and c > _imax(t):
         return jnp.zeros_like(t)
-    return jnp.maximum(t - const(t, c), 0)
+    c = const(t, c)
+    return jnp.where(t >= c, t - c, jnp.zeros_like(t))
 
 
 def divide(t: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:

@@ -82,6 +82,12 @@ def test_scalar_step_kinds(entry):
         assert_close(out, entry.ref(np.asarray([b]))[0], f"{entry.id} at {step!r}")
 
 
+def test_unsigned_and_list_steps(entry):
+    t = steps_for(entry)
+    assert_close(entry.schedule(jnp.asarray(t, jnp.uint32)), entry.ref(t), entry.id)
+    assert_close(entry.schedule(t[:20].tolist()), entry.ref(t[:20]), entry.id)
+
+
 def test_2d_steps(entry):
     t = steps_for(entry)[:60].reshape(6, 10)
     out = jax.jit(entry.schedule)(jnp.asarray(t, jnp.int32))
