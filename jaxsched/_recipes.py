@@ -211,6 +211,8 @@ class wsd(_Recipe):
     ``'1-sqrt'``: ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the
     decay done), then ``end``. The recipe of MiniCPM / "Scaling Laws and
     Compute-Optimal Training Beyond Fixed Training Durations" (Hägele et al., 2024).
+    With ``start=end`` it equals Hugging Face's ``get_wsd_schedule`` (linear warmup,
+    ``min_lr_ratio=end/peak``), which warms up from the floor.
 
     >>> import jaxsched as js
     >>> s = js.wsd(1.0, warmup_steps=10, stable_steps=80, decay_steps=10)
