@@ -291,13 +291,65 @@ def table(t: jax.Array, values: tuple[int, ...]) -> jax.Array:
 
 
 def segment(t: jax.Array, bounds: tuple[int, ...]) -> jax.Array:
-    """The number of ``bounds`` that ``t`` has reached: the index of its segment."""
+    """The number of ``bounds`` that ``t`` has reached: the index of its segment.
+
+    Up to 32 boundaries: a fused compare-and-count. More, with integer steps: a
+    radix table (``_Buckets``) resolves the segment with one gather plus a few
+    compares. Otherwise a binary search.
+    """
     tab = table(t, bounds)
-    if tab.shape[0] == 0:
+    k = tab.shape[0]
+    if k == 0:
         return jnp.zeros(t.shape, jnp.int32)
-    if tab.shape[0] <= 32:  # a fused compare-and-count beats a binary search up to here
+    if k <= 32:
         return jnp.sum(t[..., None] >= tab, axis=-1, dtype=jnp.int32)
+    if is_int(t):
+        buckets = _buckets(tuple(bounds[:k]))
+        if buckets is not None:
+            return buckets.lookup(t, tab)
     return jnp.searchsorted(tab, t, side="right", method="scan_unrolled").astype(jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Buckets:
+    """A radix index over sorted int boundaries, exact for every integer step.
+
+    Steps are cut into ``2**shift``-wide buckets from the first boundary ``lo``;
+    ``base[j]`` counts the boundaries before bucket ``j``, and no bucket holds more
+    than ``width`` boundaries, so ``segment(t) = base[j] + #{b in bucket j: b <= t}``.
+    """
+
+    lo: int
+    shift: int
+    base: np.ndarray
+    width: int
+
+    def lookup(self, t: jax.Array, tab: jax.Array) -> jax.Array:
+        k = tab.shape[0]
+        above = t >= self.lo
+        offset = jnp.where(above, t - jnp.asarray(self.lo, t.dtype), 0)
+        j = jnp.minimum(offset >> self.shift, self.base.shape[0] - 1).astype(jnp.int32)
+        first = jnp.asarray(self.base, jnp.int32)[j]
+        count = first
+        for m in range(self.width):
+            i = first + m
+            count = count + ((i < k) & (t >= tab[jnp.minimum(i, k - 1)])).astype(jnp.int32)
+        return jnp.where(above, count, 0)
+
+
+@functools.lru_cache(maxsize=128)
+def _buckets(bounds: tuple[int, ...]) -> _Buckets | None:
+    lo, hi, k = bounds[0], bounds[-1], len(bounds)
+    shift = max(0, int(np.ceil(np.log2(max(1, hi - lo + 1) / (4 * k)))))
+    n = ((hi - lo) >> shift) + 1
+    arr = np.asarray(bounds, np.int64)
+    starts = lo + (np.arange(n, dtype=np.int64) << shift)
+    base = np.searchsorted(arr, starts, side="left")
+    per_bucket = np.diff(np.append(base, k))
+    width = int(per_bucket.max())
+    if width > 4:  # clustered boundaries: a binary search is cheaper than many compares
+        return None
+    return _Buckets(lo, shift, base.astype(np.int32), width)
 
 
 # --------------------------------------------------------------------- interop

@@ -205,3 +205,27 @@ def test_evaluate_compiles_once_per_schedule():
     assert isinstance(a, np.ndarray) and a.shape == (12,)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(js.evaluate(lambda t: 0.1 * t, 3), [0.0, 0.1, 0.2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ragged", "clustered", "near_int32_max", "sparse"])
+def test_segment_lookup_is_exact(kind):
+    from jaxsched._schedule import segment
+
+    rng = np.random.default_rng(0)
+    if kind == "uniform":
+        bounds = np.arange(1, 2000) * 5
+    elif kind == "ragged":
+        bounds = np.cumsum(rng.integers(1, 50, size=700))
+    elif kind == "clustered":  # many short pieces, then a few very long ones: binary search
+        bounds = np.concatenate([np.arange(1, 200), [10**6, 10**8, 10**9]])
+    elif kind == "near_int32_max":
+        bounds = 2**31 - 1 - np.arange(100)[::-1] * 3
+    else:
+        bounds = np.cumsum(rng.integers(1, 10**7, size=64))
+    bounds = tuple(int(b) for b in bounds)
+    probes = np.unique(np.concatenate([
+        [0, 1, 2**31 - 1], np.asarray(bounds) - 1, bounds, np.asarray(bounds) + 1,
+        rng.integers(0, bounds[-1] + 10, size=2000)]))
+    probes = probes[(probes >= 0) & (probes <= 2**31 - 1)]
+    got = np.asarray(jax.jit(lambda t: segment(t, bounds))(jnp.asarray(probes, jnp.int32)))
+    np.testing.assert_array_equal(got, np.searchsorted(np.asarray(bounds), probes, side="right"))
