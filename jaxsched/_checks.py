@@ -139,3 +139,48 @@ def flag(fn: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{fn}: `{name}` must be a bool, got {_fmt(value)}.")
     return bool(value)
+
+
+# ------------------------------------------------------------- field checkers
+# Declared on dataclass fields (``hyper(LR)``, ``static(POSITIVE_INT)``) and applied by
+# ``Schedule.__post_init__``: each takes (function name, argument name, value) and returns
+# the normalised value.
+LR = lr
+OPTIONAL_LR = optional_lr
+FLAG = flag
+
+
+def at_least(minimum: int):
+    return lambda fn, name, value: integer(fn, name, value, min=minimum)
+
+
+POSITIVE_INT = at_least(1)
+NONNEG_INT = at_least(0)
+
+
+def POSITIVE(fn: str, name: str, value: Any) -> Any:  # noqa: N802 - a constant-like checker
+    return number(fn, name, value, min=0.0, min_open=True)
+
+
+def FRACTION(fn: str, name: str, value: Any) -> Any:  # noqa: N802
+    return number(fn, name, value, min=0.0, max=1.0, min_open=True, max_open=True)
+
+
+def one_of(*options: str):
+    return lambda fn, name, value: choice(fn, name, value, options)
+
+
+def sorted_ints(minimum: int = 0):
+    return lambda fn, name, value: boundaries(fn, name, value, min=minimum)
+
+
+def optional(checker):
+    """``checker``, letting None through."""
+    return lambda fn, name, value: None if value is None else checker(fn, name, value)
+
+
+def LRS(fn: str, name: str, values: Any) -> tuple:  # noqa: N802
+    """A list of learning rates."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TypeError(f"{fn}: `{name}` must be a list of numbers, got {_fmt(values)}.")
+    return tuple(lr(fn, f"{name}[{i}]", v) for i, v in enumerate(values))

@@ -39,11 +39,8 @@ class constant(Schedule):
     0.10
     """
 
-    value: Any = hyper()
+    value: Any = hyper(check.LR)
     _gather = ("value",)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "value", check.lr("constant", "value", self.value))
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.asarray(self.value)
@@ -67,15 +64,10 @@ class linear(Schedule):
     0.50
     """
 
-    start: Any = hyper()
-    end: Any = hyper()
-    steps: int = static()
+    start: Any = hyper(check.LR)
+    end: Any = hyper(check.LR)
+    steps: int = static(check.POSITIVE_INT)
     _gather = ("start", "end", "steps")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", check.lr("linear", "start", self.start))
-        object.__setattr__(self, "end", check.lr("linear", "end", self.end))
-        object.__setattr__(self, "steps", check.integer("linear", "steps", self.steps, min=1))
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return self.start + (self.end - self.start) * _frac(t, self.steps)
@@ -95,18 +87,11 @@ class cosine(Schedule):
     0.500000 0.000000 0.000000
     """
 
-    start: Any = hyper()
-    end: Any = hyper()
-    steps: int = static()
-    exponent: float = static(default=1.0)
+    start: Any = hyper(check.LR)
+    end: Any = hyper(check.LR)
+    steps: int = static(check.POSITIVE_INT)
+    exponent: float = static(check.POSITIVE, default=1.0)
     _gather = ("start", "end", "steps")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", check.lr("cosine", "start", self.start))
-        object.__setattr__(self, "end", check.lr("cosine", "end", self.end))
-        object.__setattr__(self, "steps", check.integer("cosine", "steps", self.steps, min=1))
-        object.__setattr__(self, "exponent", check.number(
-            "cosine", "exponent", self.exponent, min=0.0, min_open=True))
 
     def _eval(self, t: jax.Array) -> jax.Array:
         c = 0.5 * (1.0 + jnp.cos(jnp.pi * _frac(t, self.steps)))
@@ -127,18 +112,11 @@ class polynomial(Schedule):
     0.2500
     """
 
-    start: Any = hyper()
-    end: Any = hyper()
-    steps: int = static()
-    power: float = static(default=1.0)
+    start: Any = hyper(check.LR)
+    end: Any = hyper(check.LR)
+    steps: int = static(check.POSITIVE_INT)
+    power: float = static(check.POSITIVE, default=1.0)
     _gather = ("start", "end", "steps")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", check.lr("polynomial", "start", self.start))
-        object.__setattr__(self, "end", check.lr("polynomial", "end", self.end))
-        object.__setattr__(self, "steps", check.integer("polynomial", "steps", self.steps, min=1))
-        object.__setattr__(self, "power", check.number(
-            "polynomial", "power", self.power, min=0.0, min_open=True))
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return self.end + (self.start - self.end) * (1.0 - _frac(t, self.steps)) ** self.power
@@ -159,23 +137,15 @@ class exponential(Schedule):
     1.000 0.500 0.250
     """
 
-    start: Any = hyper()
-    gamma: Any = hyper()
-    every: int = static(default=1)
-    staircase: bool = static(default=False)
-    end: Any = hyper(default=None)
+    start: Any = hyper(check.LR)
+    gamma: Any = hyper(check.POSITIVE)
+    every: int = static(check.POSITIVE_INT, default=1)
+    staircase: bool = static(check.FLAG, default=False)
+    end: Any = hyper(check.OPTIONAL_LR, default=None)
     _gather = ("start", "gamma", "every", "end")
 
-    def __post_init__(self) -> None:
-        fn = "exponential"
-        start = check.lr(fn, "start", self.start)
-        gamma = check.number(fn, "gamma", self.gamma, min=0.0, min_open=True)
-        end = check.optional_lr(fn, "end", self.end)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "gamma", gamma)
-        object.__setattr__(self, "every", check.integer(fn, "every", self.every, min=1))
-        object.__setattr__(self, "staircase", check.flag(fn, "staircase", self.staircase))
-        object.__setattr__(self, "end", end)
+    def _check(self) -> None:
+        start, gamma, end = self.start, self.gamma, self.end
         if all(isinstance(v, float) for v in (start, gamma, end)):
             if gamma < 1.0 and end > start:
                 raise ValueError(f"exponential: with gamma={gamma!r} < 1 the values decay, so "
@@ -209,16 +179,9 @@ class multistep(Schedule):
     1.00 0.10 0.010
     """
 
-    start: Any = hyper()
-    milestones: tuple[int, ...] = static()
-    gamma: Any = hyper(default=0.1)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", check.lr("multistep", "start", self.start))
-        object.__setattr__(self, "milestones",
-                           check.boundaries("multistep", "milestones", self.milestones))
-        object.__setattr__(self, "gamma", check.number(
-            "multistep", "gamma", self.gamma, min=0.0, min_open=True))
+    start: Any = hyper(check.LR)
+    milestones: tuple[int, ...] = static(check.sorted_ints())
+    gamma: Any = hyper(check.POSITIVE, default=0.1)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return self.start * self.gamma ** fl(segment(t, self.milestones))
@@ -239,20 +202,13 @@ class piecewise_constant(Schedule):
     1.0 0.5 0.1
     """
 
-    values: tuple[Any, ...] = hyper()
-    boundaries: tuple[int, ...] = static()
+    values: tuple[Any, ...] = hyper(check.LRS)
+    boundaries: tuple[int, ...] = static(check.sorted_ints())
 
-    def __post_init__(self) -> None:
-        fn = "piecewise_constant"
-        if not isinstance(self.values, list | tuple):
-            raise TypeError(f"{fn}: `values` must be a list of numbers, got {self.values!r}.")
-        values = tuple(check.lr(fn, f"values[{i}]", v) for i, v in enumerate(self.values))
-        bounds = check.boundaries(fn, "boundaries", self.boundaries)
-        if len(values) != len(bounds) + 1:
-            raise ValueError(f"{fn}: needs len(values) == len(boundaries) + 1, got "
-                             f"{len(values)} values for {len(bounds)} boundaries.")
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "boundaries", bounds)
+    def _check(self) -> None:
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(f"piecewise_constant: needs len(values) == len(boundaries) + 1, got "
+                             f"{len(self.values)} values for {len(self.boundaries)} boundaries.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return stack(self.values)[segment(t, self.boundaries)]
@@ -275,9 +231,9 @@ class interpolate(Schedule):
     """
 
     knots: tuple[tuple[int, float], ...] = static()
-    kind: str = static(default="linear")
+    kind: str = static(check.one_of("linear", "cosine"), default="linear")
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         fn = "interpolate"
         if not isinstance(self.knots, list | tuple) or not all(
                 isinstance(k, list | tuple) and len(k) == 2 for k in self.knots):
@@ -292,7 +248,6 @@ class interpolate(Schedule):
             raise TypeError(f"{fn}: knot values must be plain numbers (they are static); "
                             "to sweep a traced peak, multiply: peak * interpolate(...).")
         object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
-        object.__setattr__(self, "kind", check.choice(fn, "kind", self.kind, ("linear", "cosine")))
 
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
@@ -330,23 +285,15 @@ class inverse_sqrt(Schedule):
     0.500 1.000 0.500
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    timescale: int | None = static(default=None)
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    timescale: int | None = static(check.optional(check.POSITIVE_INT), default=None)
 
-    def __post_init__(self) -> None:
-        fn = "inverse_sqrt"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
-        if self.timescale is None:
-            if self.warmup_steps == 0:
-                raise ValueError("inverse_sqrt: with warmup_steps=0 pass `timescale` (a positive "
-                                 "int): the decay peak * sqrt(timescale / (t + timescale)) needs "
-                                 "a scale.")
-        else:
-            object.__setattr__(self, "timescale",
-                               check.integer(fn, "timescale", self.timescale, min=1))
+    def _check(self) -> None:
+        if self.timescale is None and self.warmup_steps == 0:
+            raise ValueError("inverse_sqrt: with warmup_steps=0 pass `timescale` (a positive "
+                             "int): the decay peak * sqrt(timescale / (t + timescale)) needs "
+                             "a scale.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w = self.warmup_steps
@@ -375,26 +322,13 @@ class cyclic(Schedule):
     0.10 0.55 1.00 0.55 0.10
     """
 
-    low: Any = hyper()
-    high: Any = hyper()
-    step_size_up: int = static()
-    step_size_down: int | None = static(default=None)
-    mode: str = static(default="triangular")
-    gamma: Any = hyper(default=1.0)
-
-    def __post_init__(self) -> None:
-        fn = "cyclic"
-        object.__setattr__(self, "low", check.lr(fn, "low", self.low))
-        object.__setattr__(self, "high", check.lr(fn, "high", self.high))
-        object.__setattr__(self, "step_size_up",
-                           check.integer(fn, "step_size_up", self.step_size_up, min=1))
-        if self.step_size_down is not None:
-            object.__setattr__(self, "step_size_down",
-                               check.integer(fn, "step_size_down", self.step_size_down, min=1))
-        object.__setattr__(self, "mode", check.choice(
-            fn, "mode", self.mode, ("triangular", "triangular2", "exp_range")))
-        object.__setattr__(self, "gamma", check.number(
-            fn, "gamma", self.gamma, min=0.0, min_open=True))
+    low: Any = hyper(check.LR)
+    high: Any = hyper(check.LR)
+    step_size_up: int = static(check.POSITIVE_INT)
+    step_size_down: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
+                       default="triangular")
+    gamma: Any = hyper(check.POSITIVE, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.step_size_up

@@ -20,6 +20,7 @@ from jax import lax
 
 from . import _checks as check
 from ._schedule import (
+    SCHEDULE,
     Schedule,
     as_schedule,
     divide,
@@ -96,6 +97,14 @@ def _column(values: list[Any], t: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------- join
+def SCHEDULES(fn: str, name: str, values: Any) -> tuple[Schedule, ...]:  # noqa: N802
+    if not isinstance(values, list | tuple):
+        raise TypeError(f"{fn}: `{name}` must be a list of schedules, got {values!r}.")
+    if not values:
+        raise ValueError(f"{fn}: `{name}` must not be empty.")
+    return tuple(as_schedule(v, fn, f"{name}[{i}]") for i, v in enumerate(values))
+
+
 @schedule_class
 class join(Schedule):
     """Pieces joined in time: piece ``i`` runs from ``boundaries[i-1]`` and sees
@@ -117,23 +126,14 @@ class join(Schedule):
     0.50 1.00 0.50
     """
 
-    schedules: tuple[Schedule, ...] = hyper()
-    boundaries: tuple[int, ...] = static()
+    schedules: tuple[Schedule, ...] = hyper(SCHEDULES)
+    boundaries: tuple[int, ...] = static(check.sorted_ints(1))
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.schedules, list | tuple):
-            raise TypeError(f"join: `schedules` must be a list of schedules, "
-                            f"got {self.schedules!r}.")
-        pieces = tuple(as_schedule(s, "join", f"schedules[{i}]")
-                       for i, s in enumerate(self.schedules))
-        if not pieces:
-            raise ValueError("join: `schedules` must not be empty.")
-        bounds = check.boundaries("join", "boundaries", self.boundaries, min=1)
-        if len(bounds) != len(pieces) - 1:
+    def _check(self) -> None:
+        if len(self.boundaries) != len(self.schedules) - 1:
             raise ValueError(f"join: needs len(boundaries) == len(schedules) - 1, got "
-                             f"{len(bounds)} boundaries for {len(pieces)} schedules.")
-        object.__setattr__(self, "schedules", pieces)
-        object.__setattr__(self, "boundaries", bounds)
+                             f"{len(self.boundaries)} boundaries for {len(self.schedules)} "
+                             "schedules.")
 
     @functools.cached_property
     def _families(self) -> tuple[_Family, ...]:
@@ -194,18 +194,10 @@ class repeat(Schedule):
     0.50 0.50 0.25 0.25
     """
 
-    schedule: Schedule = hyper()
-    period: int = static()
-    period_mult: int = static(default=1)
-    decay: Any = hyper(default=1.0)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", as_schedule(self.schedule, "repeat", "schedule"))
-        object.__setattr__(self, "period", check.integer("repeat", "period", self.period, min=1))
-        object.__setattr__(self, "period_mult",
-                           check.integer("repeat", "period_mult", self.period_mult, min=1))
-        object.__setattr__(self, "decay", check.number(
-            "repeat", "decay", self.decay, min=0.0, min_open=True))
+    schedule: Schedule = hyper(SCHEDULE)
+    period: int = static(check.POSITIVE_INT)
+    period_mult: int = static(check.POSITIVE_INT, default=1)
+    decay: Any = hyper(check.POSITIVE, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         p, m = self.period, self.period_mult
@@ -239,14 +231,9 @@ class warmup(Schedule):
     0.50 1.00 0.50
     """
 
-    schedule: Schedule = hyper()
-    steps: int = static()
-    start: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", as_schedule(self.schedule, "warmup", "schedule"))
-        object.__setattr__(self, "steps", check.integer("warmup", "steps", self.steps, min=1))
-        object.__setattr__(self, "start", check.lr("warmup", "start", self.start))
+    schedule: Schedule = hyper(SCHEDULE)
+    steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.LR, default=0.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         target = self.schedule._eval(jnp.zeros((), t.dtype))
@@ -264,20 +251,16 @@ class clip(Schedule):
     0.80 0.20
     """
 
-    schedule: Schedule = hyper()
-    min: Any = hyper(default=None)
-    max: Any = hyper(default=None)
+    schedule: Schedule = hyper(SCHEDULE)
+    min: Any = hyper(check.OPTIONAL_LR, default=None)
+    max: Any = hyper(check.OPTIONAL_LR, default=None)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", as_schedule(self.schedule, "clip", "schedule"))
-        lo = check.optional_lr("clip", "min", self.min)
-        hi = check.optional_lr("clip", "max", self.max)
+    def _check(self) -> None:
+        lo, hi = self.min, self.max
         if lo is None and hi is None:
             raise ValueError("clip: give `min`, `max` or both; with neither it does nothing.")
         if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
             raise ValueError(f"clip: needs min <= max, got min={lo!r}, max={hi!r}.")
-        object.__setattr__(self, "min", lo)
-        object.__setattr__(self, "max", hi)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.clip(self.schedule._eval(t), self.min, self.max)
@@ -298,16 +281,9 @@ class per_epoch(Schedule):
     1.00 0.10
     """
 
-    schedule: Schedule = hyper()
-    steps_per_epoch: int = static()
-    staircase: bool = static(default=True)
-
-    def __post_init__(self) -> None:
-        fn = "per_epoch"
-        object.__setattr__(self, "schedule", as_schedule(self.schedule, fn, "schedule"))
-        object.__setattr__(self, "steps_per_epoch",
-                           check.integer(fn, "steps_per_epoch", self.steps_per_epoch, min=1))
-        object.__setattr__(self, "staircase", check.flag(fn, "staircase", self.staircase))
+    schedule: Schedule = hyper(SCHEDULE)
+    steps_per_epoch: int = static(check.POSITIVE_INT)
+    staircase: bool = static(check.FLAG, default=True)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         n = self.steps_per_epoch

@@ -58,24 +58,15 @@ class warmup_cosine(_Recipe):
     0.50 1.00 0.50 0.00
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    total_steps: int = static()
-    start: Any = hyper(default=0.0)
-    end: Any = hyper(default=0.0)
-    exponent: float = static(default=1.0)
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    total_steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.LR, default=0.0)
+    end: Any = hyper(check.LR, default=0.0)
+    exponent: float = static(check.POSITIVE, default=1.0)
 
-    def __post_init__(self) -> None:
-        fn = "warmup_cosine"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
-        object.__setattr__(self, "total_steps",
-                           check.integer(fn, "total_steps", self.total_steps, min=1))
-        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
-        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
-        _check_total(fn, self.warmup_steps, self.total_steps)
-        cosine(1.0, 0.0, 1, exponent=self.exponent)  # validates exponent in cosine's words
+    def _check(self) -> None:
+        _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
         w = self.warmup_steps
@@ -95,22 +86,14 @@ class warmup_linear(_Recipe):
     0.50 0.50 0.00
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    total_steps: int = static()
-    start: Any = hyper(default=0.0)
-    end: Any = hyper(default=0.0)
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    total_steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.LR, default=0.0)
+    end: Any = hyper(check.LR, default=0.0)
 
-    def __post_init__(self) -> None:
-        fn = "warmup_linear"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
-        object.__setattr__(self, "total_steps",
-                           check.integer(fn, "total_steps", self.total_steps, min=1))
-        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
-        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
-        _check_total(fn, self.warmup_steps, self.total_steps)
+    def _check(self) -> None:
+        _check_total("warmup_linear", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
         w = self.warmup_steps
@@ -130,16 +113,9 @@ class warmup_constant(_Recipe):
     0.25 1.00 1.00
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    start: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        fn = "warmup_constant"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
-        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    start: Any = hyper(check.LR, default=0.0)
 
     def _build(self) -> Schedule:
         return _warm(constant(self.peak), self.warmup_steps, self.start)
@@ -159,25 +135,15 @@ class warmup_polynomial(_Recipe):
     0.2500
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    total_steps: int = static()
-    start: Any = hyper(default=0.0)
-    end: Any = hyper(default=0.0)
-    power: float = static(default=1.0)
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    total_steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.LR, default=0.0)
+    end: Any = hyper(check.LR, default=0.0)
+    power: float = static(check.POSITIVE, default=1.0)
 
-    def __post_init__(self) -> None:
-        fn = "warmup_polynomial"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
-        object.__setattr__(self, "total_steps",
-                           check.integer(fn, "total_steps", self.total_steps, min=1))
-        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
-        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
-        object.__setattr__(self, "power", check.number(
-            fn, "power", self.power, min=0.0, min_open=True))
-        _check_total(fn, self.warmup_steps, self.total_steps)
+    def _check(self) -> None:
+        _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
         w = self.warmup_steps
@@ -189,7 +155,7 @@ class warmup_polynomial(_Recipe):
 class _sqrt_decay(Schedule):
     """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown."""
 
-    start: Any = hyper()
+    start: Any = hyper(check.LR)
     end: Any = hyper()
     steps: int = static()
     _gather = ("start", "end", "steps")
@@ -220,24 +186,13 @@ class wsd(_Recipe):
     0.50 1.00 0.50 0.00
     """
 
-    peak: Any = hyper()
-    warmup_steps: int = static()
-    stable_steps: int = static()
-    decay_steps: int = static()
-    end: Any = hyper(default=0.0)
-    decay: str = static(default="linear")
-    start: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        fn = "wsd"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        for name in ("warmup_steps", "stable_steps"):
-            object.__setattr__(self, name, check.integer(fn, name, getattr(self, name), min=0))
-        object.__setattr__(self, "decay_steps",
-                           check.integer(fn, "decay_steps", self.decay_steps, min=1))
-        object.__setattr__(self, "end", check.lr(fn, "end", self.end))
-        object.__setattr__(self, "decay", check.choice(fn, "decay", self.decay, tuple(_DECAYS)))
-        object.__setattr__(self, "start", check.lr(fn, "start", self.start))
+    peak: Any = hyper(check.LR)
+    warmup_steps: int = static(check.NONNEG_INT)
+    stable_steps: int = static(check.NONNEG_INT)
+    decay_steps: int = static(check.POSITIVE_INT)
+    end: Any = hyper(check.LR, default=0.0)
+    decay: str = static(check.one_of(*_DECAYS), default="linear")
+    start: Any = hyper(check.LR, default=0.0)
 
     def _build(self) -> Schedule:
         phases = ((self.warmup_steps, lambda n: linear(self.start, self.peak, n)),
@@ -297,28 +252,16 @@ class one_cycle(_Recipe):
     0.040 1.000 0.000004
     """
 
-    peak: Any = hyper()
-    total_steps: int = static()
-    pct_start: float = static(default=0.3)
-    div_factor: Any = hyper(default=25.0)
-    final_div_factor: Any = hyper(default=1e4)
-    anneal: str = static(default="cos")
-    three_phase: bool = static(default=False)
+    peak: Any = hyper(check.LR)
+    total_steps: int = static(check.POSITIVE_INT)
+    pct_start: float = static(check.FRACTION, default=0.3)
+    div_factor: Any = hyper(check.POSITIVE, default=25.0)
+    final_div_factor: Any = hyper(check.POSITIVE, default=1e4)
+    anneal: str = static(check.one_of(*_ANNEAL), default="cos")
+    three_phase: bool = static(check.FLAG, default=False)
 
-    def __post_init__(self) -> None:
-        fn = "one_cycle"
-        object.__setattr__(self, "peak", check.lr(fn, "peak", self.peak))
-        object.__setattr__(self, "total_steps",
-                           check.integer(fn, "total_steps", self.total_steps, min=2))
-        object.__setattr__(self, "pct_start", check.number(
-            fn, "pct_start", self.pct_start, min=0.0, max=1.0, min_open=True, max_open=True))
-        object.__setattr__(self, "div_factor", check.number(
-            fn, "div_factor", self.div_factor, min=0.0, min_open=True))
-        object.__setattr__(self, "final_div_factor", check.number(
-            fn, "final_div_factor", self.final_div_factor, min=0.0, min_open=True))
-        object.__setattr__(self, "anneal", check.choice(fn, "anneal", self.anneal, tuple(_ANNEAL)))
-        object.__setattr__(self, "three_phase", check.flag(fn, "three_phase", self.three_phase))
-        _one_cycle_phases(fn, self.total_steps, self.pct_start, self.three_phase)
+    def _check(self) -> None:
+        _one_cycle_phases("one_cycle", self.total_steps, self.pct_start, self.three_phase)
 
     def _build(self) -> Schedule:
         up = _one_cycle_phases("one_cycle", self.total_steps, self.pct_start, self.three_phase)
@@ -342,25 +285,16 @@ class one_cycle_momentum(_Recipe):
     0.95 0.85 0.95
     """
 
-    total_steps: int = static()
-    pct_start: float = static(default=0.3)
-    base_momentum: Any = hyper(default=0.85)
-    max_momentum: Any = hyper(default=0.95)
-    anneal: str = static(default="cos")
-    three_phase: bool = static(default=False)
+    total_steps: int = static(check.POSITIVE_INT)
+    pct_start: float = static(check.FRACTION, default=0.3)
+    base_momentum: Any = hyper(check.LR, default=0.85)
+    max_momentum: Any = hyper(check.LR, default=0.95)
+    anneal: str = static(check.one_of(*_ANNEAL), default="cos")
+    three_phase: bool = static(check.FLAG, default=False)
 
-    def __post_init__(self) -> None:
-        fn = "one_cycle_momentum"
-        object.__setattr__(self, "total_steps",
-                           check.integer(fn, "total_steps", self.total_steps, min=2))
-        object.__setattr__(self, "pct_start", check.number(
-            fn, "pct_start", self.pct_start, min=0.0, max=1.0, min_open=True, max_open=True))
-        object.__setattr__(self, "base_momentum", check.lr(fn, "base_momentum",
-                                                           self.base_momentum))
-        object.__setattr__(self, "max_momentum", check.lr(fn, "max_momentum", self.max_momentum))
-        object.__setattr__(self, "anneal", check.choice(fn, "anneal", self.anneal, tuple(_ANNEAL)))
-        object.__setattr__(self, "three_phase", check.flag(fn, "three_phase", self.three_phase))
-        _one_cycle_phases(fn, self.total_steps, self.pct_start, self.three_phase)
+    def _check(self) -> None:
+        _one_cycle_phases("one_cycle_momentum", self.total_steps, self.pct_start,
+                          self.three_phase)
 
     def _build(self) -> Schedule:
         up = _one_cycle_phases("one_cycle_momentum", self.total_steps, self.pct_start,
@@ -387,28 +321,17 @@ class sgdr(_Recipe):
     0.50 1.00 0.50
     """
 
-    start: Any = hyper()
-    period: int = static()
-    period_mult: int = static(default=1)
-    end: Any = hyper(default=0.0)
-    decay: Any = hyper(default=1.0)
-    warmup_steps: int = static(default=0)
+    start: Any = hyper(check.LR)
+    period: int = static(check.POSITIVE_INT)
+    period_mult: int = static(check.POSITIVE_INT, default=1)
+    end: Any = hyper(check.LR, default=0.0)
+    decay: Any = hyper(check.POSITIVE, default=1.0)
+    warmup_steps: int = static(check.NONNEG_INT, default=0)
 
-    def __post_init__(self) -> None:
-        fn = "sgdr"
-        start = check.lr(fn, "start", self.start)
-        end = check.lr(fn, "end", self.end)
+    def _check(self) -> None:
+        start, end = self.start, self.end
         if isinstance(start, float) and isinstance(end, float) and end > start:
             raise ValueError(f"sgdr: needs end <= start, got start={start!r}, end={end!r}.")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
-        object.__setattr__(self, "period", check.integer(fn, "period", self.period, min=1))
-        object.__setattr__(self, "period_mult",
-                           check.integer(fn, "period_mult", self.period_mult, min=1))
-        object.__setattr__(self, "decay", check.number(fn, "decay", self.decay, min=0.0,
-                                                       min_open=True))
-        object.__setattr__(self, "warmup_steps",
-                           check.integer(fn, "warmup_steps", self.warmup_steps, min=0))
         if self.warmup_steps >= self.period:
             raise ValueError(f"sgdr: needs warmup_steps < period, got warmup_steps="
                              f"{self.warmup_steps}, period={self.period}.")

@@ -28,14 +28,17 @@ from . import _checks
 _REGISTRY: dict[str, type[Schedule]] = {}
 
 
-def hyper(**kwargs: Any) -> Any:
-    """A dataclass field holding data: a float hyperparameter or child schedules (pytree leaves)."""
-    return dataclasses.field(metadata={"data": True}, **kwargs)
+def hyper(check: Callable | None = None, **kwargs: Any) -> Any:
+    """A field holding data: a float hyperparameter or child schedules (pytree leaves).
+
+    ``check(fn, name, value) -> value`` validates and normalises it at construction.
+    """
+    return dataclasses.field(metadata={"data": True, "check": check}, **kwargs)
 
 
-def static(**kwargs: Any) -> Any:
-    """A dataclass field holding static metadata (ints, strings, tuples, functions)."""
-    return dataclasses.field(metadata={"data": False}, **kwargs)
+def static(check: Callable | None = None, **kwargs: Any) -> Any:
+    """A field holding static metadata (ints, strings, tuples, functions)."""
+    return dataclasses.field(metadata={"data": False, "check": check}, **kwargs)
 
 
 def schedule_class(cls: type) -> type:
@@ -88,6 +91,17 @@ class Schedule:
 
     def _eval(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        fn = type(self).__name__
+        for f in dataclasses.fields(self):
+            check = f.metadata.get("check")
+            if check is not None:
+                object.__setattr__(self, f.name, check(fn, f.name, getattr(self, f.name)))
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-argument validation, run after every field's own check."""
 
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
@@ -436,6 +450,11 @@ def check_traceable(fn: Callable, where: str, name: str) -> None:
             f"{where}: `{name}` must be a jnp-traceable function of the step (jnp/lax ops "
             f"only, no Python `if`/`float()` on the step, no math.*); calling it on a traced "
             f"int32 step failed: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+
+
+def SCHEDULE(fn: str, name: str, value: Any) -> Schedule:  # noqa: N802 - a field checker
+    """Field checker: a schedule, a wrapped traceable callable, or a number as a constant."""
+    return as_schedule(value, fn, name)
 
 
 # --------------------------------------------------------------------- operators
