@@ -7,6 +7,7 @@ curve holds its end value after its ``steps``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -15,16 +16,17 @@ import numpy as np
 
 from . import _checks as check
 from ._schedule import (
+    SELECT_MAX,
     Schedule,
     divide,
     fl,
     float_dtype,
     hyper,
+    pick,
     reached,
     schedule_class,
     segment,
     since,
-    stack,
     static,
     tmin,
 )
@@ -155,12 +157,21 @@ class exponential(Schedule):
                                  f"`end` is a ceiling and must be >= start={start!r}, got {end!r}.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        k = t // self.every if self.staircase else fl(t) / fl(self.every)
-        value = self.start * self.gamma ** fl(k)
+        every, gamma = self.every, self.gamma
+        if not self.staircase:
+            k = fl(t) / fl(every)
+        elif isinstance(every, int):
+            k, _ = divide(t, every)
+        else:  # gathered by a join: a column of step counts
+            k = t // every
+        # exp(k log gamma) rather than gamma ** k: one transcendental instead of pow's two.
+        log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
+        value = self.start * jnp.exp(fl(k) * log_gamma)
         if self.end is None:
             return value
-        return jnp.where(self.gamma < 1.0, jnp.maximum(value, self.end),
-                         jnp.minimum(value, self.end))
+        if isinstance(gamma, float):
+            return jnp.maximum(value, self.end) if gamma < 1.0 else jnp.minimum(value, self.end)
+        return jnp.where(gamma < 1.0, jnp.maximum(value, self.end), jnp.minimum(value, self.end))
 
 
 @schedule_class
@@ -184,7 +195,12 @@ class multistep(Schedule):
     gamma: Any = hyper(check.POSITIVE, default=0.1)
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.start * self.gamma ** fl(segment(t, self.milestones))
+        n = len(self.milestones)
+        if isinstance(self.start, float) and isinstance(self.gamma, float):
+            values = [self.start * self.gamma**i for i in range(n + 1)]  # exact, on the host
+        else:
+            values = list(self.start * self.gamma ** jnp.arange(n + 1, dtype=float_dtype()))
+        return pick(t, self.milestones, values)
 
 
 @schedule_class
@@ -211,7 +227,7 @@ class piecewise_constant(Schedule):
                              f"{len(self.values)} values for {len(self.boundaries)} boundaries.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return stack(self.values)[segment(t, self.boundaries)]
+        return pick(t, self.boundaries, self.values)
 
 
 @schedule_class
@@ -251,15 +267,24 @@ class interpolate(Schedule):
 
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
-        values = jnp.asarray([k[1] for k in self.knots], dtype=float_dtype())
-        starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else values.dtype)
-        lengths = jnp.asarray(np.diff(steps), dtype=values.dtype)
+        values = tuple(k[1] for k in self.knots)
+        if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
+            out = jnp.asarray(values[0])
+            for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:], strict=False):
+                p = jnp.minimum(fl(since(t, s0)) / fl(s1 - s0), 1.0)
+                out = jnp.where(reached(t, s0), self._blend(v0, v1, p), out)
+            return out
+        table = jnp.asarray(values, dtype=float_dtype())
+        starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else table.dtype)
+        lengths = jnp.asarray(np.diff(steps), dtype=table.dtype)
         i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
         s0 = starts[i]
         # Before the first knot t < s0: clamp (p = 0) without unsigned wrap-around.
         local = jnp.where(t >= s0, t - s0, 0) if starts.dtype == t.dtype else fl(t) - s0
         p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)
-        v0, v1 = values[i], values[i + 1]
+        return self._blend(table[i], table[i + 1], p)
+
+    def _blend(self, v0: Any, v1: Any, p: jax.Array) -> jax.Array:
         if self.kind == "cosine":
             return v1 + (v0 - v1) * 0.5 * (1.0 + jnp.cos(jnp.pi * p))
         return v0 + (v1 - v0) * p

@@ -21,6 +21,7 @@ from jax import lax
 from . import _checks as check
 from ._schedule import (
     SCHEDULE,
+    SELECT_MAX,
     Schedule,
     as_schedule,
     divide,
@@ -143,10 +144,16 @@ class join(Schedule):
         pieces, bounds = self.schedules, self.boundaries
         if len(pieces) == 1:
             return pieces[0]._eval(t)
+        families = self._families
+        if len(families) > 1 and len(bounds) <= SELECT_MAX:
+            # Few pieces of several kinds: evaluate each, select (what vmap would do anyway).
+            out = pieces[0]._eval(t)
+            for b, piece in zip(bounds, pieces[1:], strict=True):
+                out = jnp.where(reached(t, b), piece._eval(since(t, b)), out)
+            return out
         seg = segment(t, bounds)
         starts = table(t, (0, *bounds))
         local = t - starts[seg]
-        families = self._families
         if len(families) == 1:
             return _gathered(families[0], pieces, seg, t)._eval(local)
         family_of = np.zeros(len(pieces), np.int32)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 from . import _checks
@@ -288,8 +289,22 @@ def divide(t: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:
     """``(t // c, t % c)`` for a static positive int ``c``, exact for integer ``t``."""
     if is_int(t) and c > _imax(t):
         return jnp.zeros_like(t), t
-    q = t // c if is_int(t) else jnp.floor(t / c)
+    # Steps are >= 0 here, so truncating division is floor division (and cheaper).
+    q = lax.div(t, jnp.asarray(c, t.dtype)) if is_int(t) else jnp.floor(t / c)
     return q, t - q * c
+
+
+SELECT_MAX = 8  # up to this many boundaries, a chain of selects beats a gather on CPU
+
+
+def pick(t: jax.Array, bounds: tuple[int, ...], values: Any) -> jax.Array:
+    """``values[segment(t, bounds)]``: a select chain for few boundaries, else one gather."""
+    if len(bounds) <= SELECT_MAX:
+        out = jnp.asarray(values[0])
+        for b, v in zip(bounds, values[1:], strict=True):
+            out = jnp.where(reached(t, b), v, out)
+        return out
+    return stack(values)[segment(t, bounds)]
 
 
 def table(t: jax.Array, values: tuple[int, ...]) -> jax.Array:

@@ -64,11 +64,14 @@ def test_optax_join_grows_with_pieces():
     assert hlo_lines(optax_join(64)) > 4 * hlo_lines(optax_join(4))
 
 
-def test_scalar_jit_runs_one_branch():
-    s = js.join([js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)],
-                [10, 30])
-    jaxpr = str(jax.make_jaxpr(s)(jnp.int32(3)))
-    assert "cond[" in jaxpr  # lax.switch: only the active family is computed
+def test_scalar_jit_runs_one_branch_of_many():
+    # Many pieces of several families: a scalar step runs only the active family (lax.switch).
+    kinds = [js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)]
+    many = js.join([kinds[i % 3] for i in range(12)], [10 * (i + 1) for i in range(11)])
+    assert "cond[" in str(jax.make_jaxpr(many)(jnp.int32(3)))
+    # A few pieces: a select chain (no control flow, which costs more than a few flops).
+    s = js.join(kinds, [10, 30])
+    assert "cond[" not in str(jax.make_jaxpr(s)(jnp.int32(3)))
     np.testing.assert_allclose([float(jax.jit(s)(jnp.int32(t))) for t in (5, 10, 29, 30, 40)],
                                [0.5, 1.0, float(r_cosine(1.0, 0.0, 20)(19)), 0.5, 0.5 * 0.9**10],
                                rtol=1e-5)
