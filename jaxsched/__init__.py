@@ -20,6 +20,12 @@ from ._join import join as join
 from ._join import per_epoch as per_epoch
 from ._join import repeat as repeat
 from ._join import warmup as warmup
+from ._plateau import current_lr as current_lr
+from ._plateau import plateau as plateau
+from ._plateau import plateau_state as plateau_state
+from ._plateau import reduce_on_plateau as reduce_on_plateau
+from ._plateau import report as report
+from ._plateau import should_stop as should_stop
 from ._recipes import one_cycle as one_cycle
 from ._recipes import one_cycle_momentum as one_cycle_momentum
 from ._recipes import sgdr as sgdr
@@ -40,6 +46,7 @@ __all__ = [
     "clip",
     "constant",
     "cosine",
+    "current_lr",
     "cyclic",
     "evaluate",
     "exponential",
@@ -53,9 +60,14 @@ __all__ = [
     "one_cycle_momentum",
     "per_epoch",
     "piecewise_constant",
+    "plateau",
+    "plateau_state",
     "polynomial",
+    "reduce_on_plateau",
     "repeat",
+    "report",
     "sgdr",
+    "should_stop",
     "warmup",
     "warmup_constant",
     "warmup_cosine",

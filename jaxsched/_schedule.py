@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 
 from . import _checks
 
-_REGISTRY: dict[str, type[Schedule]] = {}
+_REGISTRY: dict[str, type] = {}  # schedules, and plateau (a stateful schedule)
 
 
 def hyper(check: Callable | None = None, **kwargs: Any) -> Any:
@@ -174,7 +174,7 @@ def _to_config(value: Any) -> Any:
                     "jaxsched constructors with plain numbers have a config form.")
 
 
-def from_config(config: Any) -> Schedule:
+def from_config(config: Any) -> Any:
     """Rebuilds a schedule from ``Schedule.to_config()`` output.
 
     >>> import jaxsched as js
