@@ -282,7 +282,9 @@ def since(t: jax.Array, c: int) -> jax.Array:
     if is_int(t) and c > _imax(t):
         return jnp.zeros_like(t)
     c = const(t, c)
-    return jnp.where(t >= c, t - c, jnp.zeros_like(t))
+    if jnp.issubdtype(t.dtype, jnp.unsignedinteger):
+        return jnp.where(t >= c, t - c, jnp.zeros_like(t))
+    return jnp.maximum(t - c, 0)
 
 
 def divide(t: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:
@@ -369,16 +371,19 @@ class _Buckets:
 @functools.lru_cache(maxsize=128)
 def _buckets(bounds: tuple[int, ...]) -> _Buckets | None:
     lo, hi, k = bounds[0], bounds[-1], len(bounds)
-    shift = max(0, int(np.ceil(np.log2(max(1, hi - lo + 1) / (4 * k)))))
-    n = ((hi - lo) >> shift) + 1
     arr = np.asarray(bounds, np.int64)
-    starts = lo + (np.arange(n, dtype=np.int64) << shift)
-    base = np.searchsorted(arr, starts, side="left")
-    per_bucket = np.diff(np.append(base, k))
-    width = int(per_bucket.max())
-    if width > 4:  # clustered boundaries: a binary search is cheaper than many compares
-        return None
-    return _Buckets(lo, shift, base.astype(np.int32), width)
+    best = None
+    for density in (4, 8, 16):  # buckets per boundary: more buckets, fewer compares each
+        shift = max(0, int(np.ceil(np.log2(max(1, hi - lo + 1) / (density * k)))))
+        n = ((hi - lo) >> shift) + 1
+        base = np.searchsorted(arr, lo + (np.arange(n, dtype=np.int64) << shift), side="left")
+        width = int(np.diff(np.append(base, k)).max())
+        if best is None or width < best.width:
+            best = _Buckets(lo, shift, base.astype(np.int32), width)
+        if width == 1:
+            break
+    # Clustered boundaries (many short pieces, then long ones): a binary search is cheaper.
+    return best if best.width <= 4 else None
 
 
 # --------------------------------------------------------------------- interop
