@@ -15,6 +15,8 @@ from ._curves import linear as linear
 from ._curves import multistep as multistep
 from ._curves import piecewise_constant as piecewise_constant
 from ._curves import polynomial as polynomial
+from ._finder import FinderResult as FinderResult
+from ._finder import lr_finder as lr_finder
 from ._join import clip as clip
 from ._join import join as join
 from ._join import per_epoch as per_epoch
@@ -42,6 +44,7 @@ from ._schedule import wrap as wrap
 __version__ = "0.1.0"
 
 __all__ = [
+    "FinderResult",
     "Schedule",
     "clip",
     "constant",
@@ -55,6 +58,7 @@ __all__ = [
     "inverse_sqrt",
     "join",
     "linear",
+    "lr_finder",
     "multistep",
     "one_cycle",
     "one_cycle_momentum",
