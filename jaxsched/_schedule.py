@@ -508,7 +508,8 @@ class mul(Schedule):
         return _side(self.a, t) * _side(self.b, t)
 
     def __repr__(self) -> str:
-        return f"{_paren(self.a, add)} * {_paren(self.b, add)}"
+        # Left-associative text: a right operand that is itself a product or sum needs parentheses.
+        return f"{_paren(self.a, add)} * {_paren(self.b, (add, mul))}"
 
 
 @schedule_class
@@ -533,7 +534,7 @@ def _side(x: Any, t: jax.Array) -> Any:
     return x._eval(t) if isinstance(x, Schedule) else x
 
 
-def _paren(x: Any, kind: type) -> str:
+def _paren(x: Any, kind: type | tuple[type, ...]) -> str:
     text = format_value(x)
     return f"({text})" if isinstance(x, kind) else text
 
