@@ -15,6 +15,7 @@ from ._curves import linear as linear
 from ._curves import multistep as multistep
 from ._curves import piecewise_constant as piecewise_constant
 from ._curves import polynomial as polynomial
+from ._describe import describe as describe
 from ._finder import FinderResult as FinderResult
 from ._finder import lr_finder as lr_finder
 from ._join import clip as clip
@@ -28,6 +29,7 @@ from ._plateau import plateau_state as plateau_state
 from ._plateau import reduce_on_plateau as reduce_on_plateau
 from ._plateau import report as report
 from ._plateau import should_stop as should_stop
+from ._plot import plot as plot
 from ._recipes import one_cycle as one_cycle
 from ._recipes import one_cycle_momentum as one_cycle_momentum
 from ._recipes import sgdr as sgdr
@@ -40,17 +42,21 @@ from ._schedule import Schedule as Schedule
 from ._schedule import evaluate as evaluate
 from ._schedule import from_config as from_config
 from ._schedule import wrap as wrap
+from ._spec import ParseError as ParseError
+from ._spec import parse as parse
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FinderResult",
+    "ParseError",
     "Schedule",
     "clip",
     "constant",
     "cosine",
     "current_lr",
     "cyclic",
+    "describe",
     "evaluate",
     "exponential",
     "from_config",
@@ -62,10 +68,12 @@ __all__ = [
     "multistep",
     "one_cycle",
     "one_cycle_momentum",
+    "parse",
     "per_epoch",
     "piecewise_constant",
     "plateau",
     "plateau_state",
+    "plot",
     "polynomial",
     "reduce_on_plateau",
     "repeat",

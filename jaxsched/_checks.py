@@ -57,7 +57,11 @@ def number(fn: str, name: str, value: Any, *, min: float | None = None,
             raise TypeError(f"{fn}: `{name}` must be a scalar, got an array of shape "
                             f"{np.shape(value)}.")
         return value
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:
+        raise ValueError(f"{fn}: `{name}` must be finite, got an int with {len(str(v))} "
+                         "digits.") from None
     if not math.isfinite(v):
         raise ValueError(f"{fn}: `{name}` must be finite, got {v!r}.")
     bad = ((min is not None and (v < min or (min_open and v == min)))

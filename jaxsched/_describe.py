@@ -1,0 +1,335 @@
+"""See a schedule before training: its key values and the mistakes it likely holds.
+
+``describe`` evaluates the schedule on steps ``0 .. N-1`` (all of them up to
+``DENSE_MAX`` steps; beyond that an even sample of ``SAMPLES`` steps refined
+around every point it reports) and reads the schedule's structure for its
+planned horizon and the boundaries between joined pieces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from ._curves import (
+    constant,
+    cosine,
+    cyclic,
+    interpolate,
+    linear,
+    multistep,
+    piecewise_constant,
+    polynomial,
+)
+from ._join import clip, join, per_epoch, warmup
+from ._plateau import plateau
+from ._recipes import _Recipe, _sqrt_decay, one_cycle, one_cycle_momentum
+from ._schedule import Schedule, add, evaluate, mul, wrap
+from ._spec import parse
+
+DENSE_MAX = 1 << 22  # steps evaluated one by one (about 0.3 s on a CPU)
+SAMPLES = 1 << 20  # evenly spaced steps evaluated beyond that
+ZERO_TAIL = 1e-3  # a zero tail longer than this fraction of training is a mistake
+WARMUP_FRACTION = 0.25
+_NO_WARMUP_WARNING = (one_cycle, one_cycle_momentum, cyclic)  # rising for long is their design
+
+
+# ----------------------------------------------------------------- inputs
+def resolve(schedule: Any, fn: str) -> tuple[Schedule, str, str | None]:
+    """``(schedule, its text, a note)`` for a schedule, its text, a plateau or a function."""
+    if isinstance(schedule, str):
+        schedule = parse(schedule)
+    if isinstance(schedule, plateau):
+        base = schedule.base if isinstance(schedule.base, Schedule) else constant(schedule.base)
+        note = ("a plateau's reductions depend on the metric: shown is its base schedule, "
+                "the LR before any reduction")
+        return base, repr(schedule), note
+    if isinstance(schedule, Schedule):
+        return schedule, repr(schedule), None
+    if callable(schedule):
+        s = wrap(schedule)
+        return s, repr(s), None
+    raise TypeError(f"{fn}: `schedule` must be a schedule, its text or a jnp-traceable "
+                    f"function of the step, got {schedule!r}.")
+
+
+def check_steps(steps: Any, fn: str) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer):
+        raise TypeError(f"{fn}: `steps` must be a positive int (the number of training steps),"
+                        f" got {steps!r}.")
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"{fn}: `steps` must be a positive int, got {steps}.")
+    top = int(np.iinfo(np.int64 if jax.config.jax_enable_x64 else np.int32).max)
+    if steps - 1 > top:
+        raise ValueError(f"{fn}: `steps` must be <= {top + 1} (int32 steps); set "
+                         f"JAX_ENABLE_X64=1 for longer runs, got {steps}.")
+    return steps
+
+
+def values_at(schedule: Schedule, steps: np.ndarray) -> np.ndarray:
+    """The schedule at integer ``steps``, as float64."""
+    return np.asarray(evaluate(schedule, np.asarray(steps)), np.float64)
+
+
+def sample(schedule: Schedule, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(steps, values, sampled)``: every step below ``DENSE_MAX``, else an even sample."""
+    if n <= DENSE_MAX:
+        steps = np.arange(n, dtype=np.int64)
+    else:
+        steps = np.unique(np.linspace(0, n - 1, SAMPLES).astype(np.int64))
+    return steps, values_at(schedule, steps), n > DENSE_MAX
+
+
+# ----------------------------------------------------------------- structure
+def horizon(s: Any) -> int | float | None:
+    """Where the schedule's planned course ends: it holds its last value from there.
+
+    ``None``: no planned end (a constant or a staircase holds by design);
+    ``math.inf``: it never settles (exponential, cyclic, restarts, inverse sqrt).
+    A schedule class may state its own with a ``_horizon(self)`` method returning
+    the same kinds of values (``CosineAnnealingLR``: ``T_max``).
+    """
+    own = getattr(type(s), "_horizon", None)
+    if callable(own):
+        return own(s)
+    if isinstance(s, linear | cosine | polynomial | _sqrt_decay):
+        return s.steps
+    if isinstance(s, interpolate):
+        return s.knots[-1][0]
+    if isinstance(s, constant | multistep | piecewise_constant):
+        return None
+    if isinstance(s, join):
+        return _shift(horizon(s.schedules[-1]), s.boundaries[-1] if s.boundaries else 0)
+    if isinstance(s, warmup):
+        return _shift(horizon(s.schedule), s.steps)
+    if isinstance(s, _Recipe):
+        return horizon(_inner(s))
+    if isinstance(s, clip):
+        return horizon(s.schedule)
+    if isinstance(s, per_epoch):
+        h = horizon(s.schedule)
+        return h if h is None or h == math.inf else math.ceil(h) * s.steps_per_epoch
+    if isinstance(s, mul | add):
+        ends = [horizon(x) for x in (s.a, s.b) if isinstance(x, Schedule)]
+        if math.inf in ends:
+            return math.inf
+        ends = [h for h in ends if h is not None]
+        return max(ends) if ends else None
+    return math.inf
+
+
+def _inner(s: _Recipe) -> Schedule | None:
+    """The composition a recipe evaluates, or None for one that evaluates by itself."""
+    try:
+        return s._inner
+    except NotImplementedError:
+        return None
+
+
+def _shift(h: int | float | None, by: int) -> int | float | None:
+    return h if h is None or h == math.inf else by + h
+
+
+def join_boundaries(s: Any, offset: int = 0, scale: int = 1) -> list[int]:
+    """Global steps where one joined piece hands over to the next."""
+    if isinstance(s, join):
+        out = [offset + b * scale for b in s.boundaries]
+        for start, piece in zip((0, *s.boundaries), s.schedules, strict=True):
+            out += join_boundaries(piece, offset + start * scale, scale)
+        return out
+    if isinstance(s, warmup):
+        return join_boundaries(s.schedule, offset + s.steps * scale, scale)
+    if isinstance(s, _Recipe):
+        return join_boundaries(_inner(s), offset, scale)
+    if isinstance(s, clip):
+        return join_boundaries(s.schedule, offset, scale)
+    if isinstance(s, per_epoch):
+        return join_boundaries(s.schedule, offset, scale * s.steps_per_epoch)
+    if isinstance(s, mul | add):
+        return [b for x in (s.a, s.b) if isinstance(x, Schedule)
+                for b in join_boundaries(x, offset, scale)]
+    return []
+
+
+# ----------------------------------------------------------------- description
+@dataclasses.dataclass(frozen=True)
+class Description:
+    """What ``describe`` found; ``str()`` gives a short table."""
+
+    schedule: str  # the schedule's text
+    steps: int  # training steps N: steps 0 .. N-1 were evaluated
+    start: float  # lr at step 0
+    peak: float
+    peak_step: int  # first step at the peak
+    warmup_end: int | None  # first step at the peak when the LR rises to it from step 0
+    final: float  # lr at step N-1
+    min: float
+    min_step: int  # first step at the minimum
+    zero_from: int | None  # the LR is 0 from this step to the end (after being positive)
+    horizon: int | None  # where the schedule's planned course ends, if it has one
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # how it was evaluated (sampled, plateau base)
+
+    def __str__(self) -> str:
+        n = self.steps
+        rows = [("start", _g(self.start), "step 0"),
+                ("peak", _g(self.peak), f"step {self.peak_step}")]
+        if self.warmup_end is not None:
+            rows.append(("warmup ends", f"step {self.warmup_end}",
+                         f"{_pct(self.warmup_end, n)} of training"))
+        rows += [("final", _g(self.final), f"step {n - 1}"),
+                 ("min", _g(self.min), f"step {self.min_step}")]
+        if self.horizon is not None:
+            rel = "= steps" if self.horizon == n else ("< steps" if self.horizon < n
+                                                       else "> steps")
+            rows.append(("horizon", f"step {self.horizon}", rel))
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        lines = [f"{self.schedule}", f"over {n} steps (0 .. {n - 1})"]
+        lines += [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.warnings:
+            lines.append("warnings:")
+            lines += [f"  - {w}" for w in self.warnings]
+        else:
+            lines.append("warnings: none")
+        return "\n".join(lines)
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{100.0 * k / n:.3g}%"
+
+
+def describe(schedule: Any, steps: int) -> Description:
+    """Key values of a schedule over ``steps`` training steps, and warnings.
+
+    Reports the start value, the peak and its step, where the warmup ends (the
+    first step at the peak, when the LR rises to it from step 0), the final
+    value (at ``steps - 1``), the minimum, and warns when: the LR reaches 0 and
+    stays there before the end; the schedule's planned horizon (a decay's
+    ``steps``, a recipe's ``total_steps``, a join's last boundary plus its last
+    piece) ends before ``steps`` (its last value is held) or after it (it never
+    reaches its final value: a ``T_max`` not adjusted); the warmup is over 25%
+    of training; joined pieces do not meet (a jump at a boundary).
+
+    Args:
+      schedule: a schedule, its text (as ``parse`` reads it), a ``plateau``
+        (its base is described) or a jnp-traceable function of the step.
+      steps: the number of training steps N.
+
+    Returns:
+      A ``Description``; ``print`` it for a table.
+
+    >>> import jaxsched as js
+    >>> d = js.describe(js.warmup_cosine(1.0, warmup_steps=10, total_steps=100), 120)
+    >>> print(f"{d.peak:.2f} {d.warmup_end} {d.horizon}")
+    1.00 10 100
+    >>> print(d.warnings[0])
+    the LR reaches 0 at step 100 of 120 and stays there: the last 20 steps (16.7%) train \
+with lr = 0; set a floor (end=...) or end the decay at step 120
+    """
+    s, text, note = resolve(schedule, "describe")
+    n = check_steps(steps, "describe")
+    grid, v, sampled = sample(s, n)
+    notes = [note] if note else []
+    if sampled:
+        notes.append(f"evaluated at {len(grid)} evenly spaced steps, refined near the "
+                     "reported ones")
+    dense = _Refiner(s, grid, v, sampled)
+
+    peak_step, peak = dense.first(int(np.argmax(v)), lambda w: np.argmax(w))
+    min_step, low = dense.first(int(np.argmin(v)), lambda w: np.argmin(w))
+    start, final = float(v[0]), float(v[-1])
+    rising = start < peak and bool(np.all(np.diff(v[:np.searchsorted(grid, peak_step) + 1])
+                                          >= 0.0))
+    warmup_end = peak_step if rising and peak_step > 0 else None
+
+    zero_from = None
+    positive = np.flatnonzero(v > 0)
+    if final == 0.0 and positive.size:
+        last = int(positive[-1])
+        zero_from, _ = dense.first(last + 1, lambda w: np.flatnonzero(w > 0)[-1] + 1
+                                   if np.any(w > 0) else 0, window=(last, last + 1))
+
+    h = horizon(s)
+    h = None if h is None or h == math.inf else int(h)
+    warnings = []
+    if not np.all(np.isfinite(v)):
+        bad = int(grid[np.flatnonzero(~np.isfinite(v))[0]])
+        warnings.append(f"the LR is not finite (NaN or inf) at step {bad}")
+    if zero_from is not None and n - zero_from > max(1, ZERO_TAIL * n):
+        k = n - zero_from
+        warnings.append(f"the LR reaches 0 at step {zero_from} of {n} and stays there: the last "
+                        f"{k} steps ({_pct(k, n)}) train with lr = 0; set a floor (end=...) or "
+                        f"end the decay at step {n}")
+    if h is not None and 0 < h < n and final < peak:
+        warnings.append(f"the schedule ends at step {h} of {n}: its final value {_g(final)} is "
+                        f"held for the last {n - h} steps ({_pct(n - h, n)}); set its total/decay"
+                        f" steps to {n} to use the whole run")
+    if h is not None and h > n:
+        at_h = _value_at(s, h)
+        reach = f" ({_g(at_h)})" if at_h is not None else ""
+        warnings.append(f"the schedule's horizon is step {h}, after training ends at step {n}: "
+                        f"it never reaches its final value{reach} and ends at {_g(final)}; set "
+                        f"its total/decay steps (T_max) to {n}")
+    if (warmup_end is not None and warmup_end > WARMUP_FRACTION * n
+            and not isinstance(s, _NO_WARMUP_WARNING)):
+        warnings.append(f"the warmup takes {warmup_end} steps, {_pct(warmup_end, n)} of "
+                        f"training (over {WARMUP_FRACTION:.0%}); warmups are usually 1-10%")
+    warnings += _jumps(s, n, peak)
+    return Description(text, n, start, peak, peak_step, warmup_end, final, low, min_step,
+                       zero_from, h, tuple(warnings), tuple(notes))
+
+
+def _value_at(s: Schedule, step: int) -> float | None:
+    top = int(np.iinfo(np.int64 if jax.config.jax_enable_x64 else np.int32).max)
+    return float(values_at(s, np.asarray([step]))[0]) if step <= top else None
+
+
+def _jumps(s: Schedule, n: int, peak: float, limit: int = 3) -> list[str]:
+    bounds = sorted({b for b in join_boundaries(s) if 3 <= b <= n - 3})
+    if not bounds or peak <= 0:
+        return []
+    near = np.asarray([b + d for b in bounds for d in range(-3, 3)], np.int64)
+    v = values_at(s, near).reshape(len(bounds), 6)  # steps b-3 .. b+2
+    d = np.abs(np.diff(v, axis=1))  # d[:, 2] is the step b-1 -> b
+    jump = d[:, 2]
+    local = np.max(np.delete(d, 2, axis=1), axis=1)
+    bad = np.flatnonzero((jump > 0.01 * peak) & (jump > 10.0 * local))
+    out = [f"jump at step {bounds[i]} between joined pieces: the LR goes from "
+           f"{_g(v[i, 2])} to {_g(v[i, 3])}; start the next piece where the previous one ends"
+           for i in bad[:limit]]
+    if len(bad) > limit:
+        out.append(f"{len(bad) - limit} more jumps between joined pieces")
+    return out
+
+
+class _Refiner:
+    """Finds exact steps from a sample by evaluating densely between sample points."""
+
+    def __init__(self, s: Schedule, grid: np.ndarray, v: np.ndarray, sampled: bool) -> None:
+        self.s, self.grid, self.v, self.sampled = s, grid, v, sampled
+
+    def first(self, i: int, pick: Callable[[np.ndarray], Any],
+              window: tuple[int, int] | None = None) -> tuple[int, float]:
+        """``(step, value)`` of ``pick`` over the steps around sample ``i``."""
+        grid = self.grid
+        i = min(i, len(grid) - 1)
+        if not self.sampled:
+            return int(grid[i]), float(self.v[i])
+        lo, hi = window if window is not None else (i - 1, i + 1)
+        lo_step, hi_step = int(grid[max(lo, 0)]), int(grid[min(hi, len(grid) - 1)])
+        steps = np.arange(lo_step, hi_step + 1, dtype=np.int64)
+        w = values_at(self.s, steps)
+        j = min(int(pick(w)), len(steps) - 1)
+        return int(steps[j]), float(w[j])
