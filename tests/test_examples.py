@@ -1,0 +1,242 @@
+"""Smoke tests of the examples with small sizes, checking what they print and return.
+
+``train.py``, ``one_cycle_with_finder.py`` and ``linen_trainstate.py`` run in
+this process (``main(argv)``); ``multi_device.py`` runs in a subprocess, since
+it must set ``XLA_FLAGS`` before JAX starts. Expected learning rates come from
+the closed forms of the schedules (float64 NumPy), not from the schedules.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("flax")
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def load():
+    sys.path.insert(0, str(EXAMPLES))  # the examples import their helpers as `_data`
+    modules = {}
+
+    def load(name):
+        if name not in modules:
+            spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # flax.linen's dataclasses look their module up
+            spec.loader.exec_module(module)
+            modules[name] = module
+        return modules[name]
+
+    yield load
+    sys.path.remove(str(EXAMPLES))
+    for name in modules:
+        sys.modules.pop(f"example_{name}", None)
+
+
+def warmup_cosine_ref(t, peak, warmup, total):
+    t = np.asarray(t, np.float64)
+    cos = 0.5 * peak * (1 + np.cos(np.pi * np.clip(t - warmup, 0, total - warmup) / (total - warmup)))
+    return np.where(t < warmup, peak * t / warmup, cos)
+
+
+def one_cycle_ref(t, peak, total, pct=0.3, div=25.0, final_div=1e4):
+    """Cosine one-cycle: initial -> peak over int(pct * total) steps, then -> final."""
+    up = int(pct * total)
+    initial, final = peak / div, peak / div / final_div
+    t = np.asarray(t, np.float64)
+    rise = final_or(initial, peak, t / up)
+    fall = final_or(peak, final, np.clip((t - up) / (total - up), 0, 1))
+    return np.where(t < up, rise, fall)
+
+
+def final_or(a, b, frac):
+    return b + (a - b) * 0.5 * (1 + np.cos(np.pi * frac))
+
+
+# ----------------------------------------------------------------- train.py
+def test_train_default_schedule(load, tmp_path, capsys):
+    train = load("train")
+    out = tmp_path / "train.png"
+    r = train.main(["--epochs", "3", "--limit", "600", "--hidden", "32", "--out", str(out)])
+    text = capsys.readouterr().out
+    spe = 450 // 32  # 600 images, 25% held out, 32 per batch, last partial batch dropped
+    total = 3 * spe
+    assert r["val_acc"] > 0.5  # ten classes: chance is 0.1
+    assert out.read_bytes()[:8] == PNG
+    assert repr(r["schedule"]) == (f"warmup_cosine(peak=0.003, warmup_steps={max(1, total // 20)}, "
+                                   f"total_steps={total})")
+    # each update used the schedule's value at its step ...
+    want = warmup_cosine_ref(np.arange(total), 3e-3, max(1, total // 20), total)
+    np.testing.assert_allclose(r["lrs"], want, rtol=1e-5, atol=1e-9)
+    assert r["losses"].shape == (total,) and np.isfinite(r["losses"]).all()
+    # ... and each epoch line prints the LR of the epoch's last update, from js.current_lr
+    lines = re.findall(r"^epoch (\d+)/3  train_loss ([\d.]+)  val_acc ([\d.]+)  lr (\S+)$",
+                       text, re.M)
+    assert [int(e) for e, *_ in lines] == [1, 2, 3]
+    for (epoch, loss, acc, lr), row in zip(lines, r["history"], strict=True):
+        step = int(epoch) * spe - 1
+        assert float(lr) == pytest.approx(warmup_cosine_ref(step, 3e-3, max(1, total // 20),
+                                                            total), rel=5e-3, abs=1e-10)
+        assert float(acc) == pytest.approx(row["val_acc"], abs=1e-4)
+        assert float(loss) == pytest.approx(row["train_loss"], abs=1e-4)
+    assert "warnings: none" in text  # js.describe of the schedule over the run
+
+
+def test_train_schedule_from_the_command_line(load, tmp_path, capsys):
+    train = load("train")
+    r = train.main(["--epochs", "2", "--limit", "600", "--hidden", "32", "--out", "",
+                    "--schedule", "one_cycle(peak=0.01, total_steps=28)"])
+    assert repr(r["schedule"]) == "one_cycle(peak=0.01, total_steps=28)"
+    np.testing.assert_allclose(r["lrs"], one_cycle_ref(np.arange(28), 0.01, 28), rtol=1e-5)
+    assert r["val_acc"] > 0.3
+    assert "one_cycle(peak=0.01, total_steps=28)" in capsys.readouterr().out
+
+
+def test_train_feeds_a_plateau_schedule(load, capsys):
+    """A plateau given as --schedule is fed the validation loss once per epoch."""
+    train = load("train")
+    r = train.main(["--epochs", "4", "--limit", "300", "--hidden", "16", "--out", "",
+                    "--schedule", "plateau(base=0.05, factor=0.5, patience=0, threshold=10.0)"])
+    # threshold=10 (relative): no epoch improves enough, so every evaluation after the
+    # first one halves the LR
+    assert [h["lr"] for h in r["history"]] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+
+
+def test_train_bad_schedule_text(load):
+    train = load("train")
+    with pytest.raises(ValueError, match="cosine"):
+        train.main(["--epochs", "1", "--limit", "200", "--out", "", "--schedule",
+                    "cosine(start=0.1, end=0.0, steps=0)"])
+
+
+def test_progress_bar(load):
+    data = load("_data")
+    stream = io.StringIO()
+    bar = data.Progress(10, "epoch 1/2", width=10, stream=stream, enabled=True)
+    bar.update(3, "loss 1.0")
+    assert stream.getvalue() == "\repoch 1/2 [###.......] 3/10 loss 1.0"
+    bar.clear()
+    assert stream.getvalue().endswith("\r")
+    quiet = io.StringIO()  # not a terminal: nothing is drawn
+    data.Progress(10, stream=quiet).update(3)
+    assert quiet.getvalue() == ""
+
+
+# ----------------------------------------------------------------- finder examples
+def test_one_cycle_with_finder(load, tmp_path, capsys):
+    example = load("one_cycle_with_finder")
+    out = tmp_path / "finder.png"
+    r = example.main(["--epochs", "2", "--limit", "600", "--hidden", "32", "--finder-steps", "40",
+                      "--out", str(out)])
+    text = capsys.readouterr().out
+    finder = r["finder"]
+    assert len(finder.lrs) == 40 and out.read_bytes()[:8] == PNG
+    assert text.startswith("LR range test: 40 steps, lr 0.0001 -> 10 (exp)")
+    assert r["peak"] == pytest.approx(finder.suggestion, rel=0.05)  # rounded to 2 digits
+    assert 1e-4 < r["peak"] < 10 and r["baseline_lr"] == r["peak"]
+    spe = 450 // 32
+    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
+    assert r["constant"]["lrs"] == pytest.approx([r["peak"]] * 2)
+    for run in ("one-cycle", "constant"):
+        assert r[run]["val_acc"] > 0.3
+    line = re.search(r"final val_acc  one-cycle \(peak \S+\): ([\d.]+)   constant \(\S+\): ([\d.]+)",
+                     text)
+    assert line and float(line[1]) == pytest.approx(r["one-cycle"]["val_acc"], abs=1e-4)
+
+
+def test_linen_trainstate(load, capsys):
+    example = load("linen_trainstate")
+    r = example.main(["--epochs", "2", "--limit", "600", "--hidden", "32", "--finder-steps", "40"])
+    text = capsys.readouterr().out
+    assert text.startswith("LR range test: 40 steps, lr 1e-05 -> 1 (exp)")
+    assert 1e-5 < r["peak"] < 1 and r["baseline_lr"] == pytest.approx(r["peak"] / 10)
+    spe = 450 // 32
+    assert r["one-cycle"]["steps"] == r["constant"]["steps"] == 2 * spe  # TrainState.step
+    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
+    assert r["constant"]["lrs"] == pytest.approx([r["peak"] / 10] * 2)
+    assert min(r["one-cycle"]["val_acc"], r["constant"]["val_acc"]) > 0.3
+    assert "constant: constant(value=" in text
+
+
+# ----------------------------------------------------------------- multi_device.py
+WORKER = """
+import json, sys
+sys.path.insert(0, {examples!r})
+import multi_device
+args = ["--epochs", "4", "--limit", "600", "--hidden", "32", "--peak", "0.05", "--patience", "0",
+        "--threshold", "0.5"]
+out = {{m: multi_device.main(args + ["--metric", m]) for m in ("global", "shard_map")}}
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def multi_device():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)  # the example sets it itself
+    env.pop("JAX_ENABLE_X64", None)
+    proc = subprocess.run([sys.executable, "-c", WORKER.format(examples=str(EXAMPLES))],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):]), proc.stdout
+
+
+def plateau_lrs(val_losses, lr, factor=0.5, patience=0, threshold=1e-4):
+    """PyTorch's ReduceLROnPlateau (mode 'min', relative threshold) in float64."""
+    best, bad, out = math.inf, 0, []
+    for m in val_losses:
+        if best == math.inf or m < best - threshold * abs(best):
+            best, bad = m, 0
+        else:
+            bad += 1
+        if bad > patience:
+            lr, bad = lr * factor, 0
+        out.append(lr)
+    return out
+
+
+@pytest.mark.parametrize("metric", ["global", "shard_map"])
+def test_multi_device(multi_device, metric):
+    results, stdout = multi_device
+    r = results[metric]
+    assert r["devices"] == 8 and r["param_sharding"] in ("P()", "PartitionSpec()")
+    assert r["all_agree"]
+    for row in r["history"]:
+        assert row["lr_copies"] == 8 and row["agree"] and len(row["lr_values"]) == 1
+    # the plateau saw the printed (device-averaged) validation losses; with a 50% relative
+    # threshold some epochs count as improvements and some do not
+    val = [row["val_loss"] for row in r["history"]]
+    want = plateau_lrs(val, 0.05, threshold=0.5)
+    assert 0.05 > want[-1]
+    assert [row["lr"] for row in r["history"]] == pytest.approx(want, rel=1e-6)
+    assert r["val_acc"] > 0.3
+    assert f"metric: {metric}" in stdout
+    assert "(same on 8 devices; reductions" in stdout
+    assert "identical on all 8 devices: True" in stdout
+
+
+def test_multi_device_metric_paths_agree(multi_device):
+    """The global mean under jit and the pmean of equal shards under shard_map are the
+    same number, so both runs take the same decisions."""
+    results, _ = multi_device
+    a, b = results["global"]["history"], results["shard_map"]["history"]
+    np.testing.assert_allclose([x["val_loss"] for x in a], [x["val_loss"] for x in b], rtol=1e-5)
+    assert [x["lr"] for x in a] == [x["lr"] for x in b]
