@@ -812,16 +812,21 @@ class CyclicLR(_Recipe):
 # --------------------------------------------------------------------- one cycle
 @schedule_class
 class _anneal(Schedule):
-    """OneCycleLR's phase: anneal ``start -> end`` at ``pct = (t + offset) / length``."""
+    """OneCycleLR's phase: anneal ``start -> end`` at ``pct = 1 - (rest - t) / length``.
+
+    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``, counted back from the
+    phase end so that it is exactly 1 on an integer end (the last step, an integer peak)
+    and exactly 0 at step 0, in float32 too.
+    """
 
     start: Any = hyper()
     end: Any = hyper()
-    offset: float = static()
+    rest: float = static()
     length: float = static()
     kind: str = static()
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        pct = (fl(t) + self.offset) / self.length
+        pct = 1.0 - (self.rest - fl(t)) / self.length
         if self.kind == "cos":
             return self.end + (self.start - self.end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1.0)
         # PyTorch's (end - start) * pct + start, as a convex combination: equal in float64,
@@ -830,7 +835,7 @@ class _anneal(Schedule):
 
 
 def _one_cycle_phases(fn: str, total: int, pct_start: float, three_phase: bool):
-    """PyTorch's phases: ``(first_step, offset, length, start_key, end_key)`` for each phase
+    """PyTorch's phases: ``(first_step, rest, length, start_key, end_key)`` for each phase
     that holds a step in ``[0, total)``.
 
     PyTorch ends phase ``i`` at the float step ``e_i`` (``pct_start * total - 1``,
@@ -852,7 +857,7 @@ def _one_cycle_phases(fn: str, total: int, pct_start: float, three_phase: bool):
                     f"{fn}: pct_start * total_steps = {pct_start!r} * {total} puts a phase of "
                     f"length 0 at step {first}, where PyTorch divides by zero "
                     "(ZeroDivisionError); change pct_start or total_steps.")
-            phases.append((first, first - prev, end - prev, *key))
+            phases.append((first, end - first, end - prev, *key))
             first = last + 1
         prev = end
     return phases
@@ -874,8 +879,8 @@ class _OneCycle(_Recipe):
         values = self._values()
         phases = _one_cycle_phases(type(self).__name__, self._steps(), self.pct_start,
                                    self.three_phase)
-        pieces = [_anneal(values[a], values[b], offset, length, self.anneal_strategy)
-                  for _, offset, length, a, b in phases]
+        pieces = [_anneal(values[a], values[b], rest, length, self.anneal_strategy)
+                  for _, rest, length, a, b in phases]
         if len(pieces) == 1:
             return pieces[0]
         return join(pieces, [p[0] for p in phases[1:]])
