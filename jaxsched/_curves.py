@@ -121,7 +121,10 @@ class polynomial(Schedule):
     _gather = ("start", "end", "steps")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.end + (self.start - self.end) * (1.0 - _frac(t, self.steps)) ** self.power
+        # The remaining fraction from exact integer differences: 1 - t/steps in float32 can
+        # leave 6e-8 at t == steps, which power < 1 magnifies into a missed end value.
+        rest = fl(self.steps - tmin(t, self.steps)) / fl(self.steps)
+        return self.end + (self.start - self.end) * rest**self.power
 
 
 @schedule_class
@@ -364,5 +367,7 @@ class cyclic(Schedule):
         if self.mode == "triangular2":
             h = h * 0.5 ** fl(c)
         elif self.mode == "exp_range":
-            h = h * self.gamma ** fl(t)
+            gamma = self.gamma
+            log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
+            h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
         return self.low + (self.high - self.low) * h
