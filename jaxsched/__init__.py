@@ -5,6 +5,10 @@ ops: they work eagerly, under ``jit`` and ``vmap``, print as the code that
 built them, compare by value and save to a config.
 """
 
+from importlib import metadata as _metadata
+
+from . import hf as hf
+from . import pytorch as pytorch
 from ._curves import constant as constant
 from ._curves import cosine as cosine
 from ._curves import cyclic as cyclic
@@ -45,7 +49,7 @@ from ._schedule import wrap as wrap
 from ._spec import ParseError as ParseError
 from ._spec import parse as parse
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("jaxsched")
 
 __all__ = [
     "FinderResult",
@@ -60,6 +64,7 @@ __all__ = [
     "evaluate",
     "exponential",
     "from_config",
+    "hf",
     "interpolate",
     "inverse_sqrt",
     "join",
@@ -75,6 +80,7 @@ __all__ = [
     "plateau_state",
     "plot",
     "polynomial",
+    "pytorch",
     "reduce_on_plateau",
     "repeat",
     "report",

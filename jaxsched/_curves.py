@@ -15,21 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks as check
-from ._schedule import (
-    SELECT_MAX,
-    Schedule,
-    divide,
-    fl,
-    float_dtype,
-    hyper,
-    pick,
-    reached,
-    schedule_class,
-    segment,
-    since,
-    static,
-    tmin,
-)
+from ._lookup import SELECT_MAX, pick, segment, select
+from ._schedule import Schedule, hyper, schedule_class, static
+from ._steps import divide, fl, float_dtype, frac, reached, since, tmin
 
 
 @schedule_class
@@ -41,17 +29,14 @@ class constant(Schedule):
     0.10
     """
 
-    value: Any = hyper(check.LR)
+    value: Any = hyper(check.lr)
     _gather = ("value",)
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.asarray(self.value)
-
-
-def _frac(t: jax.Array, steps: Any) -> jax.Array:
-    """``min(t, steps) / steps`` in float, clamped to [0, 1]: XLA may turn the division
-    into a multiply by the rounded reciprocal, which must not overshoot the end value."""
-    return jnp.minimum(fl(tmin(t, steps)) / fl(steps), 1.0)
 
 
 @schedule_class
@@ -66,13 +51,16 @@ class linear(Schedule):
     0.50
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
     _gather = ("start", "end", "steps")
 
+    def _horizon(self) -> int:
+        return self.steps
+
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.start + (self.end - self.start) * _frac(t, self.steps)
+        return self.start + (self.end - self.start) * frac(t, self.steps)
 
 
 @schedule_class
@@ -89,14 +77,17 @@ class cosine(Schedule):
     0.500000 0.000000 0.000000
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
-    exponent: float = static(check.POSITIVE, default=1.0)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
+    exponent: float = static(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
 
+    def _horizon(self) -> int:
+        return self.steps
+
     def _eval(self, t: jax.Array) -> jax.Array:
-        c = 0.5 * (1.0 + jnp.cos(jnp.pi * _frac(t, self.steps)))
+        c = 0.5 * (1.0 + jnp.cos(jnp.pi * frac(t, self.steps)))
         if self.exponent != 1.0:
             c = c**self.exponent
         return self.end + (self.start - self.end) * c
@@ -114,11 +105,14 @@ class polynomial(Schedule):
     0.2500
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
-    power: float = static(check.POSITIVE, default=1.0)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
+    power: float = static(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
+
+    def _horizon(self) -> int:
+        return self.steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
         # The remaining fraction from exact integer differences: 1 - t/steps in float32 can
@@ -142,11 +136,11 @@ class exponential(Schedule):
     1.000 0.500 0.250
     """
 
-    start: Any = hyper(check.LR)
-    gamma: Any = hyper(check.POSITIVE)
-    every: int = static(check.POSITIVE_INT, default=1)
-    staircase: bool = static(check.FLAG, default=False)
-    end: Any = hyper(check.OPTIONAL_LR, default=None)
+    start: Any = hyper(check.lr)
+    gamma: Any = hyper(check.positive)
+    every: int = static(check.positive_int, default=1)
+    staircase: bool = static(check.flag, default=False)
+    end: Any = hyper(check.optional(check.lr), default=None)
     _gather = ("start", "gamma", "every", "end")
 
     def _check(self) -> None:
@@ -193,9 +187,12 @@ class multistep(Schedule):
     1.00 0.10 0.010
     """
 
-    start: Any = hyper(check.LR)
+    start: Any = hyper(check.lr)
     milestones: tuple[int, ...] = static(check.sorted_ints())
-    gamma: Any = hyper(check.POSITIVE, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1)
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         n = len(self.milestones)
@@ -221,13 +218,16 @@ class piecewise_constant(Schedule):
     1.0 0.5 0.1
     """
 
-    values: tuple[Any, ...] = hyper(check.LRS)
+    values: tuple[Any, ...] = hyper(check.lrs)
     boundaries: tuple[int, ...] = static(check.sorted_ints())
 
     def _check(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(f"piecewise_constant: needs len(values) == len(boundaries) + 1, got "
                              f"{len(self.values)} values for {len(self.boundaries)} boundaries.")
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return pick(t, self.boundaries, self.values)
@@ -268,15 +268,17 @@ class interpolate(Schedule):
                             "to sweep a traced peak, multiply: peak * interpolate(...).")
         object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
 
+    def _horizon(self) -> int:
+        return self.knots[-1][0]
+
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
         values = tuple(k[1] for k in self.knots)
         if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
-            out = jnp.asarray(values[0])
-            for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:], strict=False):
-                p = jnp.minimum(fl(since(t, s0)) / fl(s1 - s0), 1.0)
-                out = jnp.where(reached(t, s0), self._blend(v0, v1, p), out)
-            return out
+            blends = [self._blend(v0, v1, jnp.minimum(fl(since(t, s0)) / fl(s1 - s0), 1.0))
+                      for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
+                                                strict=False)]
+            return select(t, steps[:-1], [values[0], *blends])
         table = jnp.asarray(values, dtype=float_dtype())
         starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else table.dtype)
         lengths = jnp.asarray(np.diff(steps), dtype=table.dtype)
@@ -313,9 +315,9 @@ class inverse_sqrt(Schedule):
     0.500 1.000 0.500
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    timescale: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int = static(check.nonneg_int)
+    timescale: int | None = static(check.optional(check.positive_int), default=None)
 
     def _check(self) -> None:
         if self.timescale is None and self.warmup_steps == 0:
@@ -350,13 +352,14 @@ class cyclic(Schedule):
     0.10 0.55 1.00 0.55 0.10
     """
 
-    low: Any = hyper(check.LR)
-    high: Any = hyper(check.LR)
-    step_size_up: int = static(check.POSITIVE_INT)
-    step_size_down: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    _long_rise = True
+    low: Any = hyper(check.lr)
+    high: Any = hyper(check.lr)
+    step_size_up: int = static(check.positive_int)
+    step_size_down: int | None = static(check.optional(check.positive_int), default=None)
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
-    gamma: Any = hyper(check.POSITIVE, default=1.0)
+    gamma: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.step_size_up

@@ -16,46 +16,26 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._curves import (
-    constant,
-    cosine,
-    cyclic,
-    interpolate,
-    linear,
-    multistep,
-    piecewise_constant,
-    polynomial,
-)
-from ._join import clip, join, per_epoch, warmup
-from ._plateau import plateau
-from ._recipes import _Recipe, _sqrt_decay, one_cycle, one_cycle_momentum
-from ._schedule import Schedule, add, evaluate, mul, wrap
+from ._schedule import Schedule, as_schedule, evaluate, is_stateful
 from ._spec import parse
 
 DENSE_MAX = 1 << 22  # steps evaluated one by one (about 0.3 s on a CPU)
 SAMPLES = 1 << 20  # evenly spaced steps evaluated beyond that
 ZERO_TAIL = 1e-3  # a zero tail longer than this fraction of training is a mistake
 WARMUP_FRACTION = 0.25
-_NO_WARMUP_WARNING = (one_cycle, one_cycle_momentum, cyclic)  # rising for long is their design
 
 
 # ----------------------------------------------------------------- inputs
 def resolve(schedule: Any, fn: str) -> tuple[Schedule, str, str | None]:
-    """``(schedule, its text, a note)`` for a schedule, its text, a plateau or a function."""
+    """``(schedule, its text, a note)`` for a schedule, its text, a stateful schedule
+    (shown by its stateless part, e.g. a plateau's base) or a function of the step."""
     if isinstance(schedule, str):
         schedule = parse(schedule)
-    if isinstance(schedule, plateau):
-        base = schedule.base if isinstance(schedule.base, Schedule) else constant(schedule.base)
-        note = ("a plateau's reductions depend on the metric: shown is its base schedule, "
-                "the LR before any reduction")
+    if is_stateful(schedule) and callable(getattr(schedule, "_preview", None)):
+        base, note = schedule._preview()
         return base, repr(schedule), note
-    if isinstance(schedule, Schedule):
-        return schedule, repr(schedule), None
-    if callable(schedule):
-        s = wrap(schedule)
-        return s, repr(s), None
-    raise TypeError(f"{fn}: `schedule` must be a schedule, its text or a jnp-traceable "
-                    f"function of the step, got {schedule!r}.")
+    s = as_schedule(schedule, fn, "schedule", numbers="refuse")
+    return s, repr(s), None
 
 
 def check_steps(steps: Any, fn: str) -> int:
@@ -84,77 +64,6 @@ def sample(schedule: Schedule, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     else:
         steps = np.unique(np.linspace(0, n - 1, SAMPLES).astype(np.int64))
     return steps, values_at(schedule, steps), n > DENSE_MAX
-
-
-# ----------------------------------------------------------------- structure
-def horizon(s: Any) -> int | float | None:
-    """Where the schedule's planned course ends: it holds its last value from there.
-
-    ``None``: no planned end (a constant or a staircase holds by design);
-    ``math.inf``: it never settles (exponential, cyclic, restarts, inverse sqrt).
-    A schedule class may state its own with a ``_horizon(self)`` method returning
-    the same kinds of values (``CosineAnnealingLR``: ``T_max``).
-    """
-    own = getattr(type(s), "_horizon", None)
-    if callable(own):
-        return own(s)
-    if isinstance(s, linear | cosine | polynomial | _sqrt_decay):
-        return s.steps
-    if isinstance(s, interpolate):
-        return s.knots[-1][0]
-    if isinstance(s, constant | multistep | piecewise_constant):
-        return None
-    if isinstance(s, join):
-        return _shift(horizon(s.schedules[-1]), s.boundaries[-1] if s.boundaries else 0)
-    if isinstance(s, warmup):
-        return _shift(horizon(s.schedule), s.steps)
-    if isinstance(s, _Recipe):
-        return horizon(_inner(s))
-    if isinstance(s, clip):
-        return horizon(s.schedule)
-    if isinstance(s, per_epoch):
-        h = horizon(s.schedule)
-        return h if h is None or h == math.inf else math.ceil(h) * s.steps_per_epoch
-    if isinstance(s, mul | add):
-        ends = [horizon(x) for x in (s.a, s.b) if isinstance(x, Schedule)]
-        if math.inf in ends:
-            return math.inf
-        ends = [h for h in ends if h is not None]
-        return max(ends) if ends else None
-    return math.inf
-
-
-def _inner(s: _Recipe) -> Schedule | None:
-    """The composition a recipe evaluates, or None for one that evaluates by itself."""
-    try:
-        return s._inner
-    except NotImplementedError:
-        return None
-
-
-def _shift(h: int | float | None, by: int) -> int | float | None:
-    return h if h is None or h == math.inf else by + h
-
-
-def join_boundaries(s: Any, offset: int = 0, scale: int = 1) -> list[int]:
-    """Global steps where one joined piece hands over to the next."""
-    if isinstance(s, join):
-        out = [offset + b * scale for b in s.boundaries]
-        for start, piece in zip((0, *s.boundaries), s.schedules, strict=True):
-            out += join_boundaries(piece, offset + start * scale, scale)
-        return out
-    if isinstance(s, warmup):
-        return join_boundaries(s.schedule, offset + s.steps * scale, scale)
-    if isinstance(s, _Recipe):
-        return join_boundaries(_inner(s), offset, scale)
-    if isinstance(s, clip):
-        return join_boundaries(s.schedule, offset, scale)
-    if isinstance(s, per_epoch):
-        return join_boundaries(s.schedule, offset, scale * s.steps_per_epoch)
-    if isinstance(s, mul | add):
-        return [b for x in (s.a, s.b) if isinstance(x, Schedule)
-                for b in join_boundaries(x, offset, scale)]
-    return []
 
 
 # ----------------------------------------------------------------- description
@@ -261,7 +170,7 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
         zero_from, _ = dense.first(last + 1, lambda w: np.flatnonzero(w > 0)[-1] + 1
                                    if np.any(w > 0) else 0, window=(last, last + 1))
 
-    h = horizon(s)
+    h = s._horizon()
     h = None if h is None or h == math.inf else int(h)
     warnings = []
     if not np.all(np.isfinite(v)):
@@ -283,7 +192,7 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
                         f"it never reaches its final value{reach} and ends at {_g(final)}; set "
                         f"its total/decay steps (T_max) to {n}")
     if (warmup_end is not None and warmup_end > WARMUP_FRACTION * n
-            and not isinstance(s, _NO_WARMUP_WARNING)):
+            and not s._long_rise):
         warnings.append(f"the warmup takes {warmup_end} steps, {_pct(warmup_end, n)} of "
                         f"training (over {WARMUP_FRACTION:.0%}); warmups are usually 1-10%")
     warnings += _jumps(s, n, peak)
@@ -297,7 +206,7 @@ def _value_at(s: Schedule, step: int) -> float | None:
 
 
 def _jumps(s: Schedule, n: int, peak: float, limit: int = 3) -> list[str]:
-    bounds = sorted({b for b in join_boundaries(s) if 3 <= b <= n - 3})
+    bounds = sorted({b for b in s._handoffs() if 3 <= b <= n - 3})
     if not bounds or peak <= 0:
         return []
     near = np.asarray([b + d for b in bounds for d in range(-3, 3)], np.int64)

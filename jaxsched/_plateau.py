@@ -17,6 +17,7 @@ was saved with (as PyTorch's ``state_dict`` does).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from typing import Any, NamedTuple
@@ -29,7 +30,8 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from . import _checks as check
-from ._schedule import Schedule, float_dtype, hyper, schedule_class, static, wrap
+from ._schedule import Schedule, as_schedule, hyper, schedule_class, static
+from ._steps import float_dtype
 
 _INT_MAX = int(np.iinfo(np.int32).max)
 _MODES = ("min", "max")
@@ -129,9 +131,11 @@ class PlateauInfo(NamedTuple):
 
 
 # --------------------------------------------------------------------- rules
-def _check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: Any,
-                 threshold_mode: Any, cooldown: Any, floor: tuple[str, Any], eps: Any,
-                 every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any) -> dict:
+def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: Any,
+                threshold_mode: Any, cooldown: Any, floor: tuple[str, Any], eps: Any,
+                every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any) -> dict:
+    """The plateau rules validated in ``fn``'s words (shared by ``plateau``,
+    ``reduce_on_plateau`` and ``pt.ReduceLROnPlateau``); ``floor`` is ``(its name, value)``."""
     out = {
         "mode": check.choice(fn, "mode", mode, _MODES),
         "factor": check.number(fn, "factor", factor, min=0.0, min_open=True, max=1.0,
@@ -147,10 +151,13 @@ def _check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: A
                           else check.integer(fn, "stop_patience", stop_patience, min=0)),
         "rel_margin": check.choice(fn, "rel_margin", rel_margin, _REL_MARGINS),
     }
+    if isinstance(axis_name, list):
+        axis_name = tuple(axis_name)
     names = axis_name if isinstance(axis_name, tuple) else (axis_name,)
     if axis_name is not None and not all(isinstance(a, str) and a for a in names):
         raise TypeError(f"{fn}: `axis_name` must be None, a mapped axis name (str) or a tuple "
                         f"of them, got {axis_name!r}.")
+    out["axis_name"] = axis_name
     sp, p = out["stop_patience"], out["patience"]
     if sp is not None and sp < 2 * p:
         warnings.warn(f"{fn}: stop_patience={sp} is less than 2 * patience={2 * p}: training "
@@ -160,9 +167,14 @@ def _check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: A
 
 
 def _rules(p: plateau) -> dict[str, Any]:
+    # The counters saturate at int32's max, so a larger patience (a natural way to say
+    # "never") is stored as that max, exactly: num_bad can never exceed it.
+    def count(n: int) -> int:
+        return min(n, _INT_MAX)
+
     return {
-        "patience": p.patience, "cooldown": p.cooldown,
-        "stop_patience": -1 if p.stop_patience is None else p.stop_patience,
+        "patience": count(p.patience), "cooldown": count(p.cooldown),
+        "stop_patience": -1 if p.stop_patience is None else count(p.stop_patience),
         "maximize": p.mode == "max", "abs_threshold": p.threshold_mode == "abs",
         "signed_margin": p.rel_margin == "pytorch",
         "factor": p.factor, "threshold": p.threshold, "min_lr": p.min_lr, "eps": p.eps,
@@ -266,12 +278,10 @@ class plateau:
         base = self.base
         if isinstance(base, plateau):
             raise TypeError("plateau: `base` is already a plateau; nest schedules, not plateaus.")
-        if not isinstance(base, Schedule):
-            base = wrap(base) if callable(base) else check.lr(fn, "base", base)
-        object.__setattr__(self, "base", base)
-        if isinstance(self.axis_name, list):
-            object.__setattr__(self, "axis_name", tuple(self.axis_name))
-        checked = _check_rules(
+        base = as_schedule(base, fn, "base", numbers="keep")
+        object.__setattr__(self, "base", base if isinstance(base, Schedule)
+                           else check.lr(fn, "base", base))
+        checked = check_rules(
             fn, mode=self.mode, factor=self.factor, patience=self.patience,
             threshold=self.threshold, threshold_mode=self.threshold_mode,
             cooldown=self.cooldown, floor=("min_lr", self.min_lr), eps=self.eps,
@@ -292,12 +302,17 @@ class plateau:
                **extra_args: Any) -> PlateauState:
         """Advances ``state`` by one optimizer update, feeding ``value`` if given."""
         del extra_args
+        return self._step(state, None if value is None
+                          else _metric(value, "plateau", self.axis_name))
+
+    def _step(self, state: PlateauState, metric: jax.Array | None) -> PlateauState:
+        """One update, feeding a metric already averaged and cast by ``_metric``."""
         _check_state(state, "plateau")
         v = _unpack(state)
         v["count"] = _inc(v["count"])
         v["base_lr"] = self._base(v["count"])
-        if value is not None:
-            v = _feed(v, _metric(value, "plateau", self.axis_name), self.every)
+        if metric is not None:
+            v = _feed(v, metric, self.every)
         return _pack(state, v)
 
     def __call__(self, state: PlateauState, **extra_args: Any) -> jax.Array:
@@ -311,8 +326,27 @@ class plateau:
             return self.base(count).astype(float_dtype())
         return jnp.asarray(self.base, float_dtype())
 
+    def _preview(self) -> tuple[Schedule, str]:
+        """What can be shown before training: the base schedule, and why only it."""
+        base = self.base if isinstance(self.base, Schedule) else as_schedule(
+            self.base, "plateau", "base")
+        return base, ("a plateau's reductions depend on the metric: shown is its base "
+                      "schedule, the LR before any reduction")
+
     __repr__ = Schedule.__repr__
     to_config = Schedule.to_config
+
+
+def from_rules(base: Any, rules: dict[str, Any]) -> plateau:
+    """A plateau from rules that ``check_rules`` validated already, in the words of another
+    constructor (``reduce_on_plateau``, ``pt.ReduceLROnPlateau``): each argument is
+    validated once, and its message names the function the user called."""
+    fields = {f.name: f.default for f in dataclasses.fields(plateau)}
+    fields.update(rules, base=base)
+    obj = object.__new__(plateau)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _check_state(state: Any, fn: str) -> None:
@@ -354,15 +388,13 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
     -1.00
     -0.50
     """
-    checked = _check_rules(
-        "reduce_on_plateau", mode=mode, factor=factor, patience=patience, threshold=threshold,
+    fn = "reduce_on_plateau"
+    checked = check_rules(
+        fn, mode=mode, factor=factor, patience=patience, threshold=threshold,
         threshold_mode=threshold_mode, cooldown=cooldown, floor=("min_scale", min_scale),
         eps=eps, every=every, axis_name=axis_name, stop_patience=stop_patience,
         rel_margin=rel_margin)
-    floor = checked.pop("min_scale")
-    with warnings.catch_warnings():  # already warned above, in the caller's words
-        warnings.simplefilter("ignore")
-        rule = plateau(1.0, min_lr=floor, **checked)
+    rule = from_rules(1.0, {**checked, "min_lr": checked.pop("min_scale")})
 
     def init_fn(params: Any) -> ReduceOnPlateauState:
         del params
@@ -372,9 +404,8 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
                   value: ArrayLike | None = None, **extra_args: Any) -> tuple[Any, Any]:
         del params, extra_args
         scale = _lr(_unpack(state))
-        if value is not None:
-            value = _metric(value, "reduce_on_plateau", axis_name)
-        new_state = rule.update(state, value=value)
+        metric = None if value is None else _metric(value, fn, rule.axis_name)
+        new_state = rule._step(state, metric)
         updates = jax.tree.map(lambda g: g * scale.astype(jnp.result_type(g)), updates)
         return updates, new_state
 
@@ -692,7 +723,7 @@ def should_stop(opt_state: Any, patience: int | None = None) -> jax.Array:
         limit = check.integer("should_stop", "patience", patience, min=0)
         return jnp.any(jnp.stack([s.evals_since_best > limit for s in found]))
     limits = [s.stop_patience for s in found]
-    if not any(check._is_tracer(x) for x in limits) and all(int(x) < 0 for x in limits):
+    if not any(check.is_tracer(x) for x in limits) and all(int(x) < 0 for x in limits):
         raise ValueError("should_stop: give `patience`, or build the plateau with "
                          "stop_patience=...: js.plateau(..., stop_patience=20).")
     return jnp.any(jnp.stack([(s.stop_patience >= 0) & (s.evals_since_best > s.stop_patience)

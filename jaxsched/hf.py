@@ -21,9 +21,10 @@ silently produces odd curves are rejected at construction.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +32,9 @@ import jax.numpy as jnp
 from . import _checks as check
 from ._curves import constant, inverse_sqrt, linear
 from ._join import join
-from ._recipes import _Recipe, warmup_constant, warmup_linear, warmup_polynomial
-from ._schedule import Schedule, fl, hyper, is_int, reached, schedule_class, since, static
+from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
+from ._schedule import Recipe, Schedule, hyper, schedule_class, static
+from ._steps import fl, is_int, reached, since
 
 __all__ = [
     "get_constant_schedule",
@@ -106,7 +108,7 @@ def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Arra
 
 # --------------------------------------------------------------------- constant, linear
 @schedule_class
-class get_constant_schedule(_Recipe):  # noqa: N801 - transformers' name
+class get_constant_schedule(Recipe):  # noqa: N801 - transformers' name
     """The constant ``lr``: ``js.constant(lr)``.
 
     >>> from jaxsched import hf
@@ -114,14 +116,14 @@ class get_constant_schedule(_Recipe):  # noqa: N801 - transformers' name
     0.10
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
 
     def _build(self) -> Schedule:
         return constant(self.lr)
 
 
 @schedule_class
-class get_constant_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_constant_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr`` over ``num_warmup_steps``, then ``lr``.
 
     ``lr(t) = lr * t / max(1, num_warmup_steps)`` for ``t < num_warmup_steps``,
@@ -133,15 +135,15 @@ class get_constant_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
 
     def _build(self) -> Schedule:
         return warmup_constant(self.lr, self.num_warmup_steps)
 
 
 @schedule_class
-class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_linear_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then linear decay to 0 at ``num_training_steps``.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -156,9 +158,9 @@ class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
 
     def _build(self) -> Schedule:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -169,7 +171,7 @@ class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
 
 # --------------------------------------------------------------------- cosines
 @schedule_class
-class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then a cosine of ``num_cycles`` waves.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -185,9 +187,9 @@ class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.050 0.000 0.050
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
     num_cycles: float = static(_nonneg, default=0.5)
 
     def _eval(self, t: jax.Array) -> jax.Array:
@@ -197,7 +199,7 @@ class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
 
 
 @schedule_class
-class get_cosine_with_hard_restarts_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup, then ``num_cycles`` cosine decays from ``lr`` to 0, each
     restarting at ``lr``; 0 from ``num_training_steps`` on.
 
@@ -214,9 +216,9 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.100 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
     num_cycles: float = static(_nonneg, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
@@ -246,12 +248,34 @@ def _min_rate(fn: str, lr: Any, min_lr: Any, min_lr_rate: Any) -> None:
                              f"lr={lr!r}, min_lr={min_lr!r}.")
 
 
-def _rate(s: Any) -> Any:
-    return s.min_lr_rate if s.min_lr is None else s.min_lr / s.lr
+@dataclasses.dataclass(frozen=True, repr=False, eq=True)
+class _CosineToFloor(Recipe):
+    """What HF's two min-lr cosines share: their arguments, the floor check and the decay
+    ``lr * max(0, c * (1 - r) + r)``; they differ in the warmup and in where ``p`` counts from."""
+
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    num_cycles: float = static(_nonneg, default=0.5)
+    min_lr: Any = hyper(check.optional(check.lr), default=None)
+    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    _offset: ClassVar[int] = 0  # p = (t - w + _offset) / max(1, n - w)
+
+    def _check(self) -> None:
+        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
+
+    def _warm(self, t: jax.Array) -> jax.Array:
+        return _ramp(t, self.num_warmup_steps)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        w, n = self.num_warmup_steps, self.num_training_steps
+        r = self.min_lr_rate if self.min_lr is None else self.min_lr / self.lr
+        c = _half_cosine(since(t, w) + self._offset, max(1, n - w), self.num_cycles)
+        return self.lr * _warmed(t, w, self._warm(t), jnp.maximum(0.0, c * (1 - r) + r))
 
 
 @schedule_class
-class get_cosine_with_min_lr_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_with_min_lr_schedule_with_warmup(_CosineToFloor):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then a cosine down to a floor.
 
     With ``r = min_lr_rate`` (or ``min_lr / lr``): ``lr(t) = lr * t / max(1, w)``
@@ -268,25 +292,9 @@ class get_cosine_with_min_lr_schedule_with_warmup(_Recipe):  # noqa: N801
     0.055 0.010
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=0.5)
-    min_lr: Any = hyper(check.OPTIONAL_LR, default=None)
-    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
-
-    def _check(self) -> None:
-        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        w, n, r = self.num_warmup_steps, self.num_training_steps, _rate(self)
-        c = _half_cosine(since(t, w), max(1, n - w), self.num_cycles)
-        factor = jnp.maximum(0.0, c * (1 - r) + r)
-        return self.lr * _warmed(t, w, _ramp(t, w), factor)
-
 
 @schedule_class
-class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_Recipe):  # noqa: N801
+class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_CosineToFloor):  # noqa: N801
     """``get_cosine_with_min_lr_schedule_with_warmup`` with HF's shifted steps and a
     warmup start.
 
@@ -303,31 +311,19 @@ class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_Recipe):  # noqa: N80
     0.010 0.010
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=0.5)
-    min_lr: Any = hyper(check.OPTIONAL_LR, default=None)
-    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
     warmup_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    _offset = 1
 
-    def _check(self) -> None:
-        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        w, n, r, q = (self.num_warmup_steps, self.num_training_steps, _rate(self),
-                      self.warmup_lr_rate)
+    def _warm(self, t: jax.Array) -> jax.Array:
+        w, q = self.num_warmup_steps, self.warmup_lr_rate
         if q is None:
-            warm = (fl(t) + 1.0) / max(1, w)
-        else:
-            warm = q + (1.0 - q) * fl(t) / max(1, w - 1)
-        c = _half_cosine(since(t, w) + 1, max(1, n - w), self.num_cycles)
-        return self.lr * _warmed(t, w, warm, jnp.maximum(0.0, c * (1 - r) + r))
+            return (fl(t) + 1.0) / max(1, w)
+        return q + (1.0 - q) * fl(t) / max(1, w - 1)
 
 
 # --------------------------------------------------------------------- polynomial, inverse sqrt
 @schedule_class
-class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then polynomial decay to ``lr_end`` at
     ``num_training_steps``, then ``lr_end``.
 
@@ -343,11 +339,11 @@ class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
     0.50 0.25 0.00
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    lr_end: Any = hyper(check.LR, default=1e-7)
-    power: float = static(check.POSITIVE, default=1.0)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    lr_end: Any = hyper(check.lr, default=1e-7)
+    power: float = static(check.positive, default=1.0)
 
     def _check(self) -> None:
         fn, w, n = type(self).__name__, self.num_warmup_steps, self.num_training_steps
@@ -364,12 +360,11 @@ class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
         n = self.num_training_steps
         curve = warmup_polynomial(self.lr, self.num_warmup_steps, n, end=self.lr_end,
                                   power=self.power)
-        # lr_end exactly from n on (float32's 1 - t/n can stop a hair short of it).
-        return join([curve, constant(self.lr_end)], [n])
+        return curve
 
 
 @schedule_class
-class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
+class get_inverse_sqrt_schedule(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then inverse-square-root decay.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -383,9 +378,9 @@ class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
     0.050 0.100 0.050
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    timescale: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    timescale: int | None = static(check.optional(check.positive_int), default=None)
 
     def _build(self) -> Schedule:
         w = self.num_warmup_steps
@@ -395,7 +390,7 @@ class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
 
 # --------------------------------------------------------------------- wsd
 @schedule_class
-class get_wsd_schedule(_Recipe):  # noqa: N801
+class get_wsd_schedule(Recipe):  # noqa: N801
     """Warmup-stable-decay as HF computes it, every warmup and decay type.
 
     With ``r = min_lr_ratio``, ``w = num_warmup_steps``, ``s = num_stable_steps``
@@ -426,11 +421,11 @@ class get_wsd_schedule(_Recipe):  # noqa: N801
     0.050 0.100 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_decay_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int | None = static(check.optional(check.NONNEG_INT), default=None)
-    num_stable_steps: int | None = static(check.optional(check.NONNEG_INT), default=None)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_decay_steps: int = static(check.nonneg_int)
+    num_training_steps: int | None = static(check.optional(check.nonneg_int), default=None)
+    num_stable_steps: int | None = static(check.optional(check.nonneg_int), default=None)
     warmup_type: str = static(check.one_of(*_TYPES), default="linear")
     decay_type: str = static(check.one_of(*_TYPES), default="cosine")
     min_lr_ratio: Any = hyper(_ratio, default=0.0)
@@ -470,3 +465,7 @@ class get_wsd_schedule(_Recipe):  # noqa: N801
         out = jnp.where(reached(t, w + s + d), r, floor(down))
         out = jnp.where(reached(t, w + s), out, 1.0)
         return self.lr * _warmed(t, w, floor(up), out)
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

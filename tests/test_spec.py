@@ -88,15 +88,15 @@ def test_catalogue_has_every_constructor():
     assert public <= seen, public - seen
 
 
-def test_pytorch_and_hf_names_load_on_demand():
-    code = ("import sys, jaxsched as js\n"
-            "assert 'jaxsched.pytorch' not in sys.modules\n"
+def test_pytorch_and_hf_namespaces_need_no_import():
+    code = ("import jaxsched as js\n"
             "s = js.parse('pt.CosineAnnealingLR(lr=0.1, T_max=100)')\n"
-            "from jaxsched import pytorch as pt\n"
-            "assert s == pt.CosineAnnealingLR(lr=0.1, T_max=100)\n"
+            "assert s == js.pytorch.CosineAnnealingLR(lr=0.1, T_max=100)\n"
             "assert js.parse(repr(s)) == s\n"
             "t = 'jaxsched.hf.get_linear_schedule_with_warmup(1e-3, 10, 100)'\n"
-            "assert js.parse(t) == js.parse(repr(js.parse(t)))\n"
+            "assert js.parse(t) == js.hf.get_linear_schedule_with_warmup(1e-3, 10, 100)\n"
+            "assert dir(js.hf) == sorted(js.hf.__all__), dir(js.hf)\n"
+            "assert dir(js.pytorch) == sorted(js.pytorch.__all__), dir(js.pytorch)\n"
             "print('ok')\n")
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
