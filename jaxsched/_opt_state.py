@@ -248,9 +248,16 @@ def _needs(fn: str, f: Found) -> str:
             f"update will use; pass the schedule: js.{fn}(opt_state, {fix}).")
 
 
-def collect(opt_state: Any, schedules: Any, fn: str, *,
-            constants: bool) -> dict[str, jax.Array]:
-    """The hyperparameters of the next update, by readable name (``js.hyperparams``)."""
+def _is_lr(name: str) -> bool:
+    return name.rpartition("/")[2].endswith(LR)  # learning_rate, adam_learning_rate
+
+
+def collect(opt_state: Any, schedules: Any, fn: str, *, constants: bool,
+            lr_only: bool = False) -> dict[str, jax.Array]:
+    """The hyperparameters of the next update, by readable name (``js.hyperparams``).
+
+    With ``lr_only``, schedules of other hyperparameters may be missing.
+    """
     acc = scan(opt_state)
     given = _resolve(fn, schedules, acc.groups)
     used: set[tuple[str, str]] = set()
@@ -269,6 +276,8 @@ def collect(opt_state: Any, schedules: Any, fn: str, *,
             _put(out, name, info.lr)
             plateaus.append((f.group, "plateau" if f.name == LR else f"{f.name}_plateau", info))
         elif key is None:
+            if lr_only and not _is_lr(f.name):
+                continue
             raise ValueError(_needs(fn, f))
         elif f.kind == "schedule":
             sched = given[key]
@@ -296,7 +305,7 @@ def collect(opt_state: Any, schedules: Any, fn: str, *,
         info = _plateau.info(unwrap(s))
         for k in out:
             inside = not group or k.startswith(group + "/")
-            if inside and k.rpartition("/")[2].endswith(LR):
+            if inside and _is_lr(k):
                 out[k] = out[k] * info.scale.astype(out[k].dtype)
         plateaus.append((group, "plateau", info))
     for group, prefix, info in plateaus:
@@ -427,8 +436,8 @@ def current_lr(opt_state: Any, schedules: Any = None) -> Any:
     >>> print(f"{js.current_lr(state):.2f}")  # lr(1) * 0.1
     0.09
     """
-    out = collect(opt_state, schedules, "current_lr", constants=True)
-    lrs = {k: v for k, v in out.items() if k.rpartition("/")[2].endswith(LR)}
+    out = collect(opt_state, schedules, "current_lr", constants=True, lr_only=True)
+    lrs = {k: v for k, v in out.items() if _is_lr(k)}
     if not lrs:
         hint = (" It holds js.reduce_on_plateau scale(s): pass the optimizer's LR, "
                 "js.current_lr(opt_state, schedules=1e-3), to get it times the scale."

@@ -150,6 +150,8 @@ def test_hyperparams_of_inject_hyperparams():
                                          r"schedule: js.hyperparams\(opt_state, schedules="
                                          r"\{'weight_decay': schedule\}\)"):
         js.hyperparams(state, LR)
+    # current_lr needs the learning rate's schedule only
+    assert float(js.current_lr(state, LR)) == pytest.approx(0.7)
 
 
 def test_hyperparams_jitted_matches_eager():
