@@ -362,7 +362,8 @@ def hyperparams(opt_state: Any, schedules: Any = None, *,
         (``b2``, ``eps``, ...), which the next update uses as stored.
 
     Returns:
-      A flat ``dict`` from name to scalar array, in the order found.
+      A flat ``dict`` from name to scalar array (in the order found; ``jit``
+      and ``jax.device_get`` sort the keys).
 
     Raises:
       ValueError: if a schedule the state needs is missing from ``schedules``
