@@ -27,12 +27,14 @@ from ._join import join as join
 from ._join import per_epoch as per_epoch
 from ._join import repeat as repeat
 from ._join import warmup as warmup
-from ._plateau import current_lr as current_lr
+from ._migrate import migrate as migrate
+from ._opt_state import current_lr as current_lr
+from ._opt_state import hyperparams as hyperparams
+from ._opt_state import plateau_state as plateau_state
+from ._opt_state import report as report
+from ._opt_state import should_stop as should_stop
 from ._plateau import plateau as plateau
-from ._plateau import plateau_state as plateau_state
 from ._plateau import reduce_on_plateau as reduce_on_plateau
-from ._plateau import report as report
-from ._plateau import should_stop as should_stop
 from ._plot import plot as plot
 from ._recipes import one_cycle as one_cycle
 from ._recipes import one_cycle_momentum as one_cycle_momentum
@@ -65,11 +67,13 @@ __all__ = [
     "exponential",
     "from_config",
     "hf",
+    "hyperparams",
     "interpolate",
     "inverse_sqrt",
     "join",
     "linear",
     "lr_finder",
+    "migrate",
     "multistep",
     "one_cycle",
     "one_cycle_momentum",

@@ -84,12 +84,12 @@ def test_train_default_schedule(load, tmp_path, capsys):
     want = warmup_cosine_ref(np.arange(total), 3e-3, max(1, total // 20), total)
     np.testing.assert_allclose(r["lrs"], want, rtol=1e-5, atol=1e-9)
     assert r["losses"].shape == (total,) and np.isfinite(r["losses"]).all()
-    # ... and each epoch line prints the LR of the epoch's last update, from js.current_lr
+    # ... and each epoch line prints the LR the next update will use, from js.hyperparams
     lines = re.findall(r"^epoch (\d+)/3  train_loss ([\d.]+)  val_acc ([\d.]+)  lr (\S+)$",
                        text, re.M)
     assert [int(e) for e, *_ in lines] == [1, 2, 3]
     for (epoch, loss, acc, lr), row in zip(lines, r["history"], strict=True):
-        step = int(epoch) * spe - 1
+        step = int(epoch) * spe
         assert float(lr) == pytest.approx(warmup_cosine_ref(step, 3e-3, max(1, total // 20),
                                                             total), rel=5e-3, abs=1e-10)
         assert float(acc) == pytest.approx(row["val_acc"], abs=1e-4)
@@ -115,6 +115,11 @@ def test_train_feeds_a_plateau_schedule(load, capsys):
     # threshold=10 (relative): no epoch improves enough, so every evaluation after the
     # first one halves the LR
     assert [h["lr"] for h in r["history"]] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    # every hyperparameter js.hyperparams reads is logged per epoch and recorded per step
+    assert [h["plateau/scale"] for h in r["history"]] == pytest.approx([1, 0.5, 0.25, 0.125])
+    assert [h["plateau/num_reductions"] for h in r["history"]] == [0, 1, 2, 3]
+    assert set(r["hyperparams"]) == {"learning_rate", "plateau/scale", "plateau/num_reductions"}
+    assert "lr 2.50e-02  plateau/num_reductions 1  plateau/scale 0.5" in capsys.readouterr().out
 
 
 def test_train_bad_schedule_text(load):
@@ -150,7 +155,7 @@ def test_one_cycle_with_finder(load, tmp_path, capsys):
     assert r["peak"] == pytest.approx(finder.suggestion, rel=0.05)  # rounded to 2 digits
     assert 1e-4 < r["peak"] < 10 and r["baseline_lr"] == r["peak"]
     spe = 450 // 32
-    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    want = one_cycle_ref([spe, 2 * spe], r["peak"], 2 * spe)  # the next update's LR
     np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
     assert r["constant"]["lrs"] == pytest.approx([r["peak"]] * 2)
     for run in ("one-cycle", "constant"):
@@ -168,7 +173,7 @@ def test_linen_trainstate(load, capsys):
     assert 1e-5 < r["peak"] < 1 and r["baseline_lr"] == pytest.approx(r["peak"] / 10)
     spe = 450 // 32
     assert r["one-cycle"]["steps"] == r["constant"]["steps"] == 2 * spe  # TrainState.step
-    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    want = one_cycle_ref([spe, 2 * spe], r["peak"], 2 * spe)  # the next update's LR
     np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
     assert r["constant"]["lrs"] == pytest.approx([r["peak"] / 10] * 2)
     assert min(r["one-cycle"]["val_acc"], r["constant"]["val_acc"]) > 0.3
