@@ -13,9 +13,11 @@ the uninterrupted run. ``examples/multi_host.py --processes 2`` is smoke-tested.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -180,3 +182,68 @@ def test_launcher_kills_the_partner_of_a_failed_process(tmp_path):
     with pytest.raises(RuntimeError, match="process 1 exited with 2"):
         worker_pair("full", tmp_path, phases=("full", "no-such-phase"))
     assert time.monotonic() - start < 60
+
+
+# ----------------------------------------------------------------- examples/multi_host.py
+EXAMPLE = ROOT / "examples" / "multi_host.py"
+
+
+@pytest.fixture(scope="module")
+def example():
+    sys.path.insert(0, str(EXAMPLE.parent))  # the example imports its helpers as `_data`
+    spec = importlib.util.spec_from_file_location("example_multi_host", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines functions only; nothing joins a cluster
+    yield module
+    sys.path.remove(str(EXAMPLE.parent))
+
+
+def test_example_help_describes_every_flag(example, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        example.parse(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--processes", "--process-id", "--num-processes", "--coordinator", "--epochs",
+                 "--batch-size", "--metric", "--checkpoint", "--log", "--out"):
+        assert flag in text
+    assert text.count("(default:") >= 15
+
+
+def test_example_cluster_flags_go_together(example, capsys):
+    with pytest.raises(SystemExit):
+        example.parse(["--process-id", "0"])
+    assert "--process-id, --num-processes and --coordinator go together" in capsys.readouterr().err
+
+
+def test_example_two_processes(tmp_path):
+    """``--processes 2`` with tiny sizes: process 0 alone prints, logs and plots, the hosts
+    agree, the LR follows the plateau rule on the logged losses, checkpoints are written."""
+    log, png, ckpt = tmp_path / "log.jsonl", tmp_path / "run.png", tmp_path / "ckpt"
+    cmd = [sys.executable, str(EXAMPLE), "--processes", "2", "--epochs", "2", "--limit", "400",
+           "--hidden", "16", "--batch-size", "32", "--metric", "shard_map", "--patience", "0",
+           "--threshold", "0.5", "--checkpoint", str(ckpt), "--log", str(log), "--out", str(png)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env(), cwd=tmp_path, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=150)
+    finally:  # the launcher and the processes it started share its process group
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out[-3000:]
+    assert out.count("2 processes, 2 devices, mesh {'data': 2}") == 1  # process 0 only
+    assert out.count("(same on all hosts)") == 2 and "HOSTS DISAGREE" not in out
+    assert "identical on all 2 hosts: True" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(r["hosts_agree"] for r in rows)
+    best, bad, scale = math.inf, 0, 1.0
+    for r in rows:  # warmup over epoch 1, then the peak; patience 0, threshold 0.5
+        if best == math.inf or r["val_loss"] < best * 0.5:
+            best, bad = r["val_loss"], 0
+        else:
+            bad += 1
+        if bad > 0:
+            scale, bad = scale * 0.5, 0
+        assert r["scale"] == scale and r["lr"] == pytest.approx(2e-2 * scale, rel=1e-6)
+    assert sorted(p.name for p in ckpt.iterdir() if p.name.isdigit()) == ["1", "2"]
