@@ -13,6 +13,7 @@ the uninterrupted run. ``examples/multi_host.py --processes 2`` is smoke-tested.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import math
@@ -91,12 +92,24 @@ def worker_pair(phase: str, directory: Path, phases: tuple[str, str] | None = No
                    for i, ph in enumerate(phases)], directory / f"logs-{phase}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def records(tmp_path_factory):
-    """``records[phase][host][way]``: the rows each host logged, one per evaluation."""
-    d = tmp_path_factory.mktemp("multi_host")
-    worker_pair("full", d)
-    worker_pair("resume", d)
+    """``records[phase][host][way]``: the rows each host logged, one per evaluation.
+
+    Under pytest-xdist the two runs happen once, in whichever worker comes first; the
+    others wait on a lock and read the same files (the base temp's parent is per run).
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        d = tmp_path_factory.mktemp("multi_host")
+    else:
+        d = tmp_path_factory.getbasetemp().parent / "multi_host"
+    d.mkdir(exist_ok=True)
+    with open(d.parent / "multi_host.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (d / "done").exists():
+            worker_pair("full", d)
+            worker_pair("resume", d)
+            (d / "done").touch()
     return {phase: [json.loads((d / f"{phase}-{i}.json").read_text()) for i in range(2)]
             for phase in ("full", "resume")}
 
