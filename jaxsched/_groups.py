@@ -328,7 +328,8 @@ def _value(name: str, value: Any) -> Any:
     if _own(value) or isinstance(value, layerwise_decay):
         return value
     if check.concrete_number(value) is not None:
-        return check.number("param_groups", f"rules[{name!r}] multiplier", value, min=0.0)
+        return check.number("param_groups", f"rules[{name!r}]", value, min=0.0,
+                            allowed="a multiplier >= 0")
     if callable(value):
         return as_schedule(value, "param_groups", f"rules[{name!r}]")
     raise TypeError(f"param_groups: rule {name!r} must map to a schedule, a multiplier of "

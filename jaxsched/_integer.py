@@ -95,7 +95,8 @@ class batch_ramp(_IntSchedule):
     ``b(t) = start + increment * floor(n * min(t, steps) / steps)``, so ``b`` takes
     each of its ``n + 1`` values for about ``steps / n`` steps and is ``end`` from
     ``steps`` on. This is Megatron-LM's ``--rampup-batch-size start increment
-    samples`` counted in optimizer steps. Values are int32, decided in exact
+    samples`` counted in optimizer steps (a fractional ``t`` counts as
+    ``floor(t)``). Values are int32, decided in exact
     integer arithmetic (a static table of the steps where each increment lands,
     ``ceil(k * steps / n)``), so the ramp drives ``optax.MultiSteps`` directly.
 
@@ -145,6 +146,8 @@ class batch_ramp(_IntSchedule):
         return tuple(-(-k * self.steps // n) for k in range(1, n + 1))
 
     def _ints(self, t: jax.Array) -> jax.Array:
+        if not jnp.issubdtype(t.dtype, jnp.integer):
+            t = jnp.floor(t)  # a fractional step counts as the step it is in
         return self.start + self.increment * segment(t, self._bounds)
 
     def _horizon(self) -> Any:
