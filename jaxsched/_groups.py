@@ -80,6 +80,7 @@ class _Rule:
     name: str
     patterns: tuple[re.Pattern, ...]
     value: Any  # a Schedule (own schedule), a float (multiplier) or a layerwise_decay
+    extra: dict[str, Any]  # other hyperparameters of the group's optimizer (weight_decay=0.0)
 
     def match(self, path: str) -> re.Match | None:
         for p in self.patterns:
@@ -102,11 +103,14 @@ class ParamGroups:
         (what ``optax.multi_transform``/``optax.partition`` take as labels).
       schedules: ``{group name: schedule}``, in rule order, the default group last.
       paths: ``{group name: tuple of "/"-joined parameter paths}``.
+      hyperparams: ``{group name: {name: value}}``, the other hyperparameters a
+        rule set for its groups (``weight_decay=0.0``); empty for the rest.
     """
 
     labels: Any
     schedules: dict[str, Any]
     paths: dict[str, tuple[str, ...]]
+    hyperparams: dict[str, dict[str, Any]]
     _classify: Callable[[str], str] = dataclasses.field(repr=False)
 
     def label_fn(self, params: Any) -> Any:
@@ -117,15 +121,15 @@ class ParamGroups:
         """An ``optax.multi_transform`` with one ``inject_hyperparams(make_optimizer)`` per group.
 
         Each group's optimizer is ``optax.inject_hyperparams(make_optimizer)(
-        learning_rate=schedules[group], **hyperparams)``, so its learning rate is
-        in the state under the group's name (``opt_state.inner_states[group]``)
-        and logs as ``"<group>/learning_rate"``.
+        learning_rate=schedules[group], **{**hyperparams, **self.hyperparams[group]})``,
+        so its learning rate is in the state under the group's name
+        (``opt_state.inner_states[group]``) and logs as ``"<group>/learning_rate"``.
 
         Args:
           make_optimizer: an optax optimizer factory taking ``learning_rate``
             (``optax.adamw``, ``optax.sgd``), not an optimizer.
           **hyperparams: further arguments for every group (``weight_decay=1e-2``),
-            numbers or schedules.
+            numbers or schedules; a rule's own hyperparameters take precedence.
 
         Returns:
           An ``optax.GradientTransformation``.
@@ -141,7 +145,8 @@ class ParamGroups:
                             f"factory such as optax.adamw (each group calls it with its own "
                             f"learning_rate), got {make_optimizer!r}.")
         inject = optax.inject_hyperparams(make_optimizer)
-        transforms = {g: inject(learning_rate=s, **hyperparams) for g, s in self.schedules.items()}
+        transforms = {g: inject(learning_rate=s, **{**hyperparams, **self.hyperparams[g]})
+                      for g, s in self.schedules.items()}
         return optax.multi_transform(transforms, self.label_fn)
 
     def __repr__(self) -> str:
@@ -168,7 +173,10 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
     - a number ``m``: ``m * default`` (a multiplier of the base schedule; for a
       fixed learning rate write ``js.constant(v)``);
     - ``js.layerwise_decay(decay, num_layers)``: ``decay ** depth * default`` by
-      layer index, one group per layer, named ``"<name>/<index>"``.
+      layer index, one group per layer, named ``"<name>/<index>"``;
+    - a dict of hyperparameters for the group's optimizer: ``"learning_rate"``
+      takes any of the above (default: ``default``), the others are passed to
+      it as given (``{"weight_decay": 0.0}``: no decay on biases and norms).
 
     A rule that matches no parameter is an error (a typo in a pattern would
     otherwise train that part of the model at the default LR unnoticed).
@@ -177,7 +185,7 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
       params: the parameter pytree (a dict of arrays, a linen ``params`` dict, an
         ``nnx.State``), or an ``nnx.Module`` (its ``nnx.Param`` state is used).
       rules: ``{group name: (pattern or [patterns], schedule | multiplier |
-        layerwise_decay)}``, in priority order.
+        layerwise_decay | {hyperparameter: value})}``, in priority order.
       default: the schedule (or number) of the default group and the base of the
         multipliers; may be None only when every leaf matches a rule and no rule
         is a multiplier.
@@ -251,6 +259,7 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
 
     schedules: dict[str, Any] = {}
     groups: dict[str, tuple[str, ...]] = {}
+    extra: dict[str, dict[str, Any]] = {}
     for rule in parsed:
         names = [g for g in members if g == rule.name or g.startswith(rule.name + "/")]
         if isinstance(rule.value, layerwise_decay) and rule.value.layer is None:
@@ -258,19 +267,21 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
         for g in names:
             schedules[g] = _schedule_of(rule.value, g, base)
             groups[g] = tuple(members[g])
+            extra[g] = dict(rule.extra)
     if unmatched:
         if default_group in schedules:
             raise ValueError(f"{fn}: the default group's name {default_group!r} is also a rule's "
                              "group; rename the rule or pass default_group=...")
         schedules[default_group] = base
         groups[default_group] = tuple(unmatched)
+        extra[default_group] = {}
 
     def classify(path: str) -> str:
         rule, m = _first_match(parsed, path)
         return default_group if rule is None else _group_name(rule, m, path)
 
     return ParamGroups(labels=_map_paths(classify, params), schedules=schedules, paths=groups,
-                       _classify=classify)
+                       hyperparams=extra, _classify=classify)
 
 
 # ----------------------------------------------------------------- rules
@@ -287,7 +298,8 @@ def _parse_rules(rules: Any) -> tuple[_Rule, ...]:
         if not isinstance(spec, tuple | list) or len(spec) != 2:
             raise TypeError(f"{fn}: rule {name!r} must be a (pattern, value) pair, got {spec!r}.")
         pattern, value = spec
-        parsed.append(_Rule(name, _patterns(name, pattern), _value(name, value)))
+        lr, extra = _split(name, value)
+        parsed.append(_Rule(name, _patterns(name, pattern), _value(name, lr), extra))
     for rule in parsed:
         if isinstance(rule.value, layerwise_decay) and rule.value.layer is None:
             for p in rule.patterns:
@@ -324,6 +336,23 @@ def _own(value: Any) -> bool:
     return isinstance(value, Schedule | plateau)
 
 
+def _split(name: str, value: Any) -> tuple[Any, dict[str, Any]]:
+    """A rule value as (learning-rate part, other hyperparameters)."""
+    if not isinstance(value, Mapping):
+        return value, {}
+    extra = {}
+    for key, v in value.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise TypeError(f"param_groups: rule {name!r}: hyperparameter names must be "
+                            f"identifiers such as 'weight_decay', got {key!r}.")
+        if key == "learning_rate":
+            continue
+        if not (isinstance(v, Schedule) or callable(v)):
+            v = check.number("param_groups", f"rules[{name!r}][{key!r}]", v)
+        extra[key] = v
+    return value.get("learning_rate", 1.0), extra
+
+
 def _value(name: str, value: Any) -> Any:
     if _own(value) or isinstance(value, layerwise_decay):
         return value
@@ -333,7 +362,8 @@ def _value(name: str, value: Any) -> Any:
     if callable(value):
         return as_schedule(value, "param_groups", f"rules[{name!r}]")
     raise TypeError(f"param_groups: rule {name!r} must map to a schedule, a multiplier of "
-                    f"`default` (a number) or js.layerwise_decay(...), got {value!r}.")
+                    f"`default` (a number), js.layerwise_decay(...) or a dict of "
+                    f"hyperparameters, got {value!r}.")
 
 
 def _first_match(rules: tuple[_Rule, ...], path: str) -> tuple[_Rule | None, re.Match | None]:

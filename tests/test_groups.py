@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -139,6 +140,14 @@ def test_integer_schedule_values_round_trip():
     assert repr(ramp) == "batch_ramp(start=32, end=256, steps=700, increment=32)"
     assert repr(values[1]) == ("integer(schedule=linear(start=1.0, end=8.0, steps=70), "
                                "rounding='ceil')")
+
+
+def test_integer_schedules_do_not_retrace_across_steps():
+    ramp = js.batch_ramp(32, 256, steps=700, increment=32)
+    for s in (ramp, js.integer(js.linear(1.0, 8.0, 70)), js.scale_by_batch(0.1, ramp, 64)):
+        f = jax.jit(chex.assert_max_traces(lambda t, s=s: s(t), n=1))
+        for t in (0, 5, 350, 10**6):
+            f(jnp.int32(t))
 
 
 def test_integer_schedules_horizon_in_describe():
@@ -333,8 +342,9 @@ def test_param_groups_errors():
                                          r"'blocks_0/w', .* \(9 in all\)"):
         js.param_groups(tree, {"emb": ("emb", 0.1)}, default=BASE)
     with pytest.raises(TypeError, match=r"param_groups: rule 'head' must map to a schedule, a "
-                                        r"multiplier of `default` \(a number\) or "
-                                        r"js.layerwise_decay\(...\), got 'x10'"):
+                                        r"multiplier of `default` \(a number\), "
+                                        r"js.layerwise_decay\(...\) or a dict of "
+                                        r"hyperparameters, got 'x10'"):
         js.param_groups(tree, {"head": ("head/.*", "x10")}, default=BASE)
     with pytest.raises(TypeError, match=r"rule 'head' must map to a schedule.*got "
                                         r"GradientTransformationExtraArgs"):
@@ -371,6 +381,12 @@ def test_param_groups_errors():
         js.param_groups(tree, {"a/b": ("head/.*", 10.0)}, default=BASE)
     with pytest.raises(ValueError, match=r"param_groups: `params` has no leaves"):
         js.param_groups({}, {}, default=BASE)
+    with pytest.raises(TypeError, match=r"param_groups: rule 'head': hyperparameter names must be "
+                                        r"identifiers such as 'weight_decay', got 3"):
+        js.param_groups(tree, {"head": ("head/.*", {3: 0.0})}, default=BASE)
+    with pytest.raises(TypeError, match=r"param_groups: `rules\['head'\]\['weight_decay'\]` must "
+                                        r"be a real number, got 'none'"):
+        js.param_groups(tree, {"head": ("head/.*", {"weight_decay": "none"})}, default=BASE)
     with pytest.raises(ValueError, match=r"layerwise_decay: `decay` must be > 0, got 0.0"):
         js.layerwise_decay(0.0, 3)
     with pytest.raises(ValueError, match=r"layerwise_decay: `layer` must be in \[-1, num_layers\] "
@@ -514,6 +530,28 @@ def test_transform_passes_shared_hyperparams_to_every_group():
         hp = state.inner_states[g].inner_state.hyperparams
         np.testing.assert_allclose(float(hp["learning_rate"]), lr, rtol=RTOL)
         np.testing.assert_allclose(float(hp["weight_decay"]), 0.1 * (1 - 2 / 10), rtol=RTOL)
+
+
+def test_a_group_without_weight_decay():
+    # AdamW with zero gradients moves each leaf by -lr * weight_decay * param only.
+    params = {"w": jnp.full((2,), 2.0, FLOAT), "bias": jnp.full((2,), 2.0, FLOAT),
+              "head": {"w": jnp.full((2,), 2.0, FLOAT)}}
+    groups = js.param_groups(params, {
+        "no_decay": (r".*bias", {"weight_decay": 0.0}),
+        "head": (r"head/.*", {"learning_rate": 10.0, "weight_decay": js.constant(0.5)}),
+    }, default=js.linear(0.1, 0.0, 10))
+    assert groups.hyperparams == {"no_decay": {"weight_decay": 0.0},
+                                  "head": {"weight_decay": js.constant(0.5)}, "default": {}}
+    assert groups.schedules["no_decay"] == js.linear(0.1, 0.0, 10)
+    tx = groups.transform(optax.adamw, weight_decay=0.2)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    for k in range(3):
+        upd, state = tx.update(zeros, state, params)
+        lr = 0.1 * (1 - k / 10)
+        np.testing.assert_allclose(np.asarray(upd["w"]), -lr * 0.2 * 2.0, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(upd["bias"]), 0.0, atol=0)
+        np.testing.assert_allclose(np.asarray(upd["head"]["w"]), -10 * lr * 0.5 * 2.0, rtol=1e-5)
 
 
 def test_a_plateau_group_reduces_alone():
