@@ -145,9 +145,14 @@ def test_integer_schedule_values_round_trip():
 def test_integer_schedules_do_not_retrace_across_steps():
     ramp = js.batch_ramp(32, 256, steps=700, increment=32)
     for s in (ramp, js.integer(js.linear(1.0, 8.0, 70)), js.scale_by_batch(0.1, ramp, 64)):
-        f = jax.jit(chex.assert_max_traces(lambda t, s=s: s(t), n=1))
+        @jax.jit
+        @chex.assert_max_traces(n=1)
+        def f(step, s=s):
+            return s(step)
+
         for t in (0, 5, 350, 10**6):
             f(jnp.int32(t))
+        chex.clear_trace_counter()
 
 
 def test_integer_schedules_horizon_in_describe():
