@@ -559,6 +559,20 @@ def test_a_group_without_weight_decay():
         np.testing.assert_allclose(np.asarray(upd["head"]["w"]), -10 * lr * 0.5 * 2.0, rtol=1e-5)
 
 
+def test_layer_decay_and_no_weight_decay_together():
+    groups = js.param_groups(_tree(), {
+        "blocks_nd": (r"blocks_(\d+)/bias", {"learning_rate": js.layerwise_decay(0.5, 3),
+                                             "weight_decay": 0.0}),
+        "blocks": (r"blocks_(\d+)/.*", js.layerwise_decay(0.5, 3)),
+    }, default=js.constant(1.0))
+    assert groups.labels["blocks_1"] == {"w": "blocks/1", "bias": "blocks_nd/1"}
+    for i in range(3):
+        assert groups.hyperparams[f"blocks_nd/{i}"] == {"weight_decay": 0.0}
+        assert groups.hyperparams[f"blocks/{i}"] == {}
+        for g in (f"blocks_nd/{i}", f"blocks/{i}"):
+            np.testing.assert_allclose(float(groups.schedules[g](3)), 0.5 ** (3 - i), rtol=RTOL)
+
+
 def test_a_plateau_group_reduces_alone():
     params = {"a": jnp.zeros(2, FLOAT), "b": jnp.zeros(2, FLOAT)}
     groups = js.param_groups(params, {"a": ("a", js.plateau(js.constant(1.0), factor=0.5,
