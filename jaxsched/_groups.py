@@ -193,13 +193,13 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
 
     Returns:
       A ``ParamGroups``: ``.labels`` (a pytree of group names like ``params``),
-      ``.schedules`` (``{group: schedule}``), ``.paths`` and
+      ``.schedules`` (``{group: schedule}``), ``.paths``, ``.hyperparams`` and
       ``.transform(optax.adamw, ...)`` building the ``multi_transform``.
 
     Raises:
       TypeError: for rules that are not a dict of ``(pattern, value)`` pairs, a
-        pattern that is not a str, or a value that is not a schedule, number or
-        ``layerwise_decay``.
+        pattern that is not a str, or a value that is not a schedule, number,
+        ``layerwise_decay`` or dict of hyperparameters.
       ValueError: for an invalid regular expression, a rule that matches
         nothing, a layer index out of range, clashing group names, or leaves
         left without a schedule because ``default`` is None.
