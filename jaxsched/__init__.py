@@ -22,6 +22,12 @@ from ._curves import polynomial as polynomial
 from ._describe import describe as describe
 from ._finder import FinderResult as FinderResult
 from ._finder import lr_finder as lr_finder
+from ._groups import ParamGroups as ParamGroups
+from ._groups import layerwise_decay as layerwise_decay
+from ._groups import param_groups as param_groups
+from ._integer import batch_ramp as batch_ramp
+from ._integer import integer as integer
+from ._integer import scale_by_batch as scale_by_batch
 from ._join import clip as clip
 from ._join import join as join
 from ._join import per_epoch as per_epoch
@@ -55,8 +61,10 @@ __version__ = _metadata.version("jaxsched")
 
 __all__ = [
     "FinderResult",
+    "ParamGroups",
     "ParseError",
     "Schedule",
+    "batch_ramp",
     "clip",
     "constant",
     "cosine",
@@ -68,15 +76,18 @@ __all__ = [
     "from_config",
     "hf",
     "hyperparams",
+    "integer",
     "interpolate",
     "inverse_sqrt",
     "join",
+    "layerwise_decay",
     "linear",
     "lr_finder",
     "migrate",
     "multistep",
     "one_cycle",
     "one_cycle_momentum",
+    "param_groups",
     "parse",
     "per_epoch",
     "piecewise_constant",
@@ -88,6 +99,7 @@ __all__ = [
     "reduce_on_plateau",
     "repeat",
     "report",
+    "scale_by_batch",
     "sgdr",
     "should_stop",
     "warmup",

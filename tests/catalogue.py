@@ -191,6 +191,13 @@ def r_sgdr(start, period, mult=1, end=0.0, decay=1.0, w=0) -> Ref:
     return lambda t: rep(t) + end
 
 
+def r_batch_ramp(start: int, end: int, steps: int, inc: int = 1) -> Ref:
+    """start + inc * floor(n * min(t, steps) / steps), n = (end - start) / inc, in exact ints."""
+    n = (end - start) // inc
+    return lambda t: start + inc * ((n * np.minimum(np.floor(exact(t)).astype(np.int64), steps))
+                                    // steps)
+
+
 # ----------------------------------------------------------------- entries
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -316,6 +323,14 @@ ENTRIES: list[Entry] = [
     _e("sgdr", js.sgdr(1.0, 50), r_sgdr(1.0, 50), [50, 100, 150]),
     _e("sgdr_full", js.sgdr(1.0, 20, period_mult=2, end=0.05, decay=0.5, warmup_steps=4),
        r_sgdr(1.0, 20, 2, 0.05, 0.5, 4), [4, 20, 28, 60, 140, 300]),
+    _e("scale_by_batch_sqrt", js.scale_by_batch(js.warmup_cosine(1.0, 10, 200),
+                                                js.batch_ramp(32, 256, 150, increment=32), 128,
+                                                rule="sqrt"),
+       lambda t: (r_warmup_then(1.0, 10, 0.0, r_cosine(1.0, 0.0, 190))(t)
+                  * np.sqrt(r_batch_ramp(32, 256, 150, 32)(t) / 128)),
+       [10, 22, 43, 65, 86, 108, 129, 150, 200]),
+    _e("scale_by_batch_linear", js.scale_by_batch(js.constant(0.1), js.batch_ramp(1, 8, 7), 4),
+       lambda t: 0.1 * r_batch_ramp(1, 8, 7)(t) / 4, range(1, 8)),
 ]
 
 BY_ID = {e.id: e for e in ENTRIES}
