@@ -32,10 +32,21 @@ class _Recipe(Schedule):
         return self._inner._eval(t)
 
 
-def _check_total(fn: str, warmup_steps: int, total_steps: int) -> None:
-    if total_steps <= warmup_steps:
+class _RunRecipe(_Recipe):
+    """A recipe that knows the length of the run: ``warmup_steps`` may be a fraction of it."""
+
+    @property
+    def _warmup(self) -> int:
+        return check.resolve_steps(self.warmup_steps, self.total_steps)
+
+
+def _check_total(fn: str, warmup_steps: int | float, total_steps: int) -> None:
+    w = check.resolve_steps(warmup_steps, total_steps)
+    if total_steps <= w:
+        written = (f"{warmup_steps!r} (math.ceil({warmup_steps!r} * {total_steps}) = {w} steps)"
+                   if isinstance(warmup_steps, float) else f"{w}")
         raise ValueError(f"{fn}: needs total_steps > warmup_steps (total_steps counts the "
-                         f"warmup), got total_steps={total_steps}, warmup_steps={warmup_steps}.")
+                         f"warmup), got total_steps={total_steps}, warmup_steps={written}.")
 
 
 def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
@@ -43,7 +54,7 @@ def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
 
 
 @schedule_class
-class warmup_cosine(_Recipe):
+class warmup_cosine(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then cosine decay to ``end`` at ``total_steps``.
 
     ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``, then
@@ -52,14 +63,23 @@ class warmup_cosine(_Recipe):
     ``optax.warmup_cosine_decay_schedule(start, peak, warmup_steps, total_steps, end, exponent)``
     and, with ``start=end=0``, Hugging Face's ``get_cosine_schedule_with_warmup``.
 
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
     0.50 1.00 0.50 0.00
+    >>> s = js.warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)  # 10 steps
+    >>> s
+    warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)
+    >>> print(f"{s(5):.2f} {s(10):.2f}")
+    0.50 1.00
     """
 
     peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
+    warmup_steps: int | float = static(check.STEPS_OR_FRACTION)
     total_steps: int = static(check.POSITIVE_INT)
     start: Any = hyper(check.LR, default=0.0)
     end: Any = hyper(check.LR, default=0.0)
@@ -69,16 +89,20 @@ class warmup_cosine(_Recipe):
         _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(cosine(self.peak, self.end, self.total_steps - w, self.exponent), w,
                      self.start)
 
 
 @schedule_class
-class warmup_linear(_Recipe):
+class warmup_linear(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
 
     With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
@@ -87,7 +111,7 @@ class warmup_linear(_Recipe):
     """
 
     peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
+    warmup_steps: int | float = static(check.STEPS_OR_FRACTION)
     total_steps: int = static(check.POSITIVE_INT)
     start: Any = hyper(check.LR, default=0.0)
     end: Any = hyper(check.LR, default=0.0)
@@ -96,7 +120,7 @@ class warmup_linear(_Recipe):
         _check_total("warmup_linear", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(linear(self.peak, self.end, self.total_steps - w), w, self.start)
 
 
@@ -122,12 +146,16 @@ class warmup_constant(_Recipe):
 
 
 @schedule_class
-class warmup_polynomial(_Recipe):
+class warmup_polynomial(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
     the warmup. With ``start=0`` equals Hugging Face's
     ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
@@ -136,7 +164,7 @@ class warmup_polynomial(_Recipe):
     """
 
     peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
+    warmup_steps: int | float = static(check.STEPS_OR_FRACTION)
     total_steps: int = static(check.POSITIVE_INT)
     start: Any = hyper(check.LR, default=0.0)
     end: Any = hyper(check.LR, default=0.0)
@@ -146,7 +174,7 @@ class warmup_polynomial(_Recipe):
         _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         curve = polynomial(self.peak, self.end, self.total_steps - w, self.power)
         return _warm(curve, w, self.start)
 
