@@ -38,6 +38,9 @@ from ._recipes import warmup_cosine as warmup_cosine
 from ._recipes import warmup_linear as warmup_linear
 from ._recipes import warmup_polynomial as warmup_polynomial
 from ._recipes import wsd as wsd
+from ._replan import cooldown as cooldown
+from ._replan import extend as extend
+from ._replan import restart as restart
 from ._schedule import Schedule as Schedule
 from ._schedule import evaluate as evaluate
 from ._schedule import from_config as from_config
@@ -53,12 +56,14 @@ __all__ = [
     "Schedule",
     "clip",
     "constant",
+    "cooldown",
     "cosine",
     "current_lr",
     "cyclic",
     "describe",
     "evaluate",
     "exponential",
+    "extend",
     "from_config",
     "interpolate",
     "inverse_sqrt",
@@ -78,6 +83,7 @@ __all__ = [
     "reduce_on_plateau",
     "repeat",
     "report",
+    "restart",
     "sgdr",
     "should_stop",
     "warmup",
