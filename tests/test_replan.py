@@ -272,3 +272,70 @@ BAD = [
 def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+# ----------------------------------------------------------------- describe and the CLI
+def test_describe_compare_a_replan():
+    d = js.describe(js.extend(OLD, AT, 20_000), 20_000, compare=OLD, count=AT)
+    c = d.comparison
+    assert c.resume_step == AT and c.schedule == repr(OLD)
+    close([c.old_lr, c.new_lr], [LR0, LR0], rtol=4 * F32)
+    assert c.first_difference in (AT, AT + 1)  # lr(at) itself may differ in its last bit
+    close(c.old_final, 3e-6, rtol=4 * F32)
+    assert d.warnings == ()
+    text = str(d)
+    assert f"compared with: {OLD!r}\n  resumes at step 5000: lr 0.0001539 -> 0.0001539\n" in text
+
+
+def test_describe_warns_on_a_fresh_longer_schedule():
+    """The mistake the issue reports: resuming with a longer cosine instead of a re-plan."""
+    longer = js.warmup_cosine(3e-4, 100, 20_000, end=3e-6)
+    d = js.describe(longer, 20_000, compare=OLD, count=AT)
+    want = wc(AT, total=20_000)  # 2.577e-4, hand-computed as wc() with the new horizon
+    close([d.comparison.old_lr, d.comparison.new_lr], [LR0, want], rtol=4 * F32)
+    assert d.comparison.first_difference == 102  # the cosines part right after the warmup
+    assert d.warnings == (
+        "the schedule differs from the old one at step 102, before the run resumes at step 5000: "
+        "build it from the old one with js.extend, js.cooldown or js.restart(old, at=5000, ...)",
+        "the LR jumps at the resume step 5000: from 0.0001539 (old) to 0.0002577; js.extend and "
+        "js.cooldown continue from the LR reached")
+
+
+def test_describe_warns_when_the_count_is_not_the_resume_step():
+    s = js.cooldown(OLD, AT, 1_000)
+    d = js.describe(s, 6_000, count=jnp.asarray(4_800, jnp.int32))  # opt_state.count works
+    assert d.comparison is None
+    assert d.warnings == (
+        "the schedule resumes at step 5000 but the checkpoint's step count is 4800: the restored "
+        "optimizer applies it from step 4800 (lr 0.0001633), so steps 4800..4999 follow the wrong "
+        "course; re-plan with at=4800",)
+    assert abs(wc(4_800) - 1.633e-4) < 5e-8  # the value quoted, by hand
+    assert js.describe(s, 6_000, count=AT).warnings == ()
+    with pytest.raises(ValueError, match=r"describe: `count` must be an int >= 0, got -1\."):
+        js.describe(s, 6_000, count=-1)
+    with pytest.raises(TypeError, match=r"describe: `count` must be an int step count"):
+        js.describe(s, 6_000, count=4800.0)
+
+
+def test_describe_restart_reports_its_jump():
+    s = js.restart(OLD, AT, js.constant(1e-5))
+    d = js.describe(s, 6_000, compare=OLD)
+    assert d.comparison.resume_step == AT and d.comparison.first_difference == AT
+    assert d.warnings[-1].startswith("the LR jumps at the resume step 5000: from 0.0001539 (old) "
+                                     "to 1e-05")
+
+
+def test_cli_describe_compare_and_count(capsys):
+    from jaxsched.__main__ import main
+
+    new = "cooldown(warmup_cosine(3e-4, 100, 10000, end=3e-6), at=5000, steps=500)"
+    assert main(["describe", new, "-n", "5500", "--compare",
+                 "warmup_cosine(3e-4, 100, 10000, end=3e-6)", "--count", "5000"]) == 0
+    out = capsys.readouterr().out
+    assert "compared with: warmup_cosine(peak=0.0003, warmup_steps=100, total_steps=10000, " \
+           "end=3e-06)\n  resumes at step 5000: lr 0.0001539 -> 0.0001539" in out
+    assert out.rstrip().endswith("warnings: none")
+    assert main(["describe", new, "-n", "5500", "--count", "0"]) == 0
+    assert "checkpoint's step count is 0" in capsys.readouterr().out
+    assert main(["describe", new, "-n", "5500", "--compare", "cosine(1, 0, 0)"]) == 2
+    assert "cosine: `steps` must be a positive int, got 0" in capsys.readouterr().err
