@@ -293,9 +293,11 @@ def test_describe_warns_on_a_fresh_longer_schedule():
     d = js.describe(longer, 20_000, compare=OLD, count=AT)
     want = wc(AT, total=20_000)  # 2.577e-4, hand-computed as wc() with the new horizon
     close([d.comparison.old_lr, d.comparison.new_lr], [LR0, want], rtol=4 * F32)
-    assert d.comparison.first_difference == 102  # the cosines part right after the warmup
+    # the cosines part right after the warmup; at step 101 by 2e-8, below float32's resolution
+    first = 101 if X64 else 102
+    assert d.comparison.first_difference == first
     assert d.warnings == (
-        "the schedule differs from the old one at step 102, before the run resumes at step 5000: "
+        f"the schedule differs from the old one at step {first}, before the run resumes at step 5000: "
         "build it from the old one with js.extend, js.cooldown or js.restart(old, at=5000, ...)",
         "the LR jumps at the resume step 5000: from 0.0001539 (old) to 0.0002577; js.extend and "
         "js.cooldown continue from the LR reached")
