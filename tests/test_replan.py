@@ -341,3 +341,10 @@ def test_cli_describe_compare_and_count(capsys):
     assert "checkpoint's step count is 0" in capsys.readouterr().out
     assert main(["describe", new, "-n", "5500", "--compare", "cosine(1, 0, 0)"]) == 2
     assert "cosine: `steps` must be a positive int, got 0" in capsys.readouterr().err
+
+
+def test_grad_through_a_replan_with_respect_to_the_peak():
+    """The LR reached is read in the same program, so gradients flow through it."""
+    def lr(peak):
+        return js.cooldown(js.warmup_cosine(peak, 10, 110), at=60, steps=100)(85)
+    close(jax.grad(lr)(2.0), 0.5 * 0.75)  # lr = peak * cos-half(0.5) * (1 - 25/100)
