@@ -50,6 +50,9 @@ from ._recipes import warmup_cosine as warmup_cosine
 from ._recipes import warmup_linear as warmup_linear
 from ._recipes import warmup_polynomial as warmup_polynomial
 from ._recipes import wsd as wsd
+from ._replan import cooldown as cooldown
+from ._replan import extend as extend
+from ._replan import restart as restart
 from ._schedule import Schedule as Schedule
 from ._schedule import evaluate as evaluate
 from ._schedule import from_config as from_config
@@ -67,12 +70,14 @@ __all__ = [
     "batch_ramp",
     "clip",
     "constant",
+    "cooldown",
     "cosine",
     "current_lr",
     "cyclic",
     "describe",
     "evaluate",
     "exponential",
+    "extend",
     "from_config",
     "hf",
     "hyperparams",
@@ -100,6 +105,7 @@ __all__ = [
     "repeat",
     "report",
     "scale_by_batch",
+    "restart",
     "sgdr",
     "should_stop",
     "warmup",

@@ -142,6 +142,39 @@ def test_progress_bar(load):
     assert quiet.getvalue() == ""
 
 
+# ----------------------------------------------------------------- resume.py
+def test_resume_extend_cooldown(load, tmp_path, capsys):
+    resume = load("resume")
+    out = tmp_path / "resume.png"
+    r = resume.main(["--epochs", "4", "--resume-epoch", "2", "--extend-epochs", "6",
+                     "--cooldown-epoch", "4", "--cooldown-epochs", "1", "--limit", "300",
+                     "--hidden", "16", "--ckpt-dir", str(tmp_path / "ckpt"), "--out", str(out)])
+    text = capsys.readouterr().out
+    spe = 225 // 32  # 300 images, 25% held out, 32 per batch
+    assert r["steps_per_epoch"] == spe and r["counts"] == (2 * spe, 4 * spe)  # restored counts
+    assert (tmp_path / "ckpt" / "a").is_dir() and (tmp_path / "ckpt" / "b").is_dir()
+    assert out.read_bytes()[:8] == PNG
+    old, extended, cooled = r["schedules"]
+    assert repr(old) == "warmup_cosine(peak=0.003, warmup_steps=0.05, total_steps=28)"
+    assert repr(extended) == f"extend(schedule={old!r}, at=14, total_steps=42)"
+    assert repr(cooled) == f"cooldown(schedule={extended!r}, at=28, steps=7, shape='1-sqrt')"
+    # each update used the planned value at its step, across two restores and two re-plans:
+    # warmup over ceil(0.05 * 28) = 2 steps, a cosine over 26; from step 14 a cosine from the
+    # LR reached to 0 over 28 steps; from step 28 a 1-sqrt decay to 0 over 7 steps
+    t = np.arange(35)
+    lr14 = warmup_cosine_ref(14, 3e-3, 2, 28)
+    lr28 = lr14 * 0.5 * (1 + np.cos(np.pi * 14 / 28))
+    want = np.where(t < 14, warmup_cosine_ref(t, 3e-3, 2, 28),
+                    np.where(t < 28, lr14 * 0.5 * (1 + np.cos(np.pi * (t - 14) / 28)),
+                             lr28 * (1 - np.sqrt(np.clip(t - 28, 0, 7) / 7))))
+    np.testing.assert_allclose(r["lrs"], want, rtol=1e-5, atol=1e-9)
+    assert abs(lr14 - 1.6809e-3) < 1e-7 and abs(lr28 - 8.404e-4) < 1e-7  # as printed below
+    assert "resumes at step 14: lr 0.001681 -> 0.001681" in text
+    assert "resumes at step 28: lr 0.0008404 -> 0.0008404" in text
+    assert text.count("warnings: none") == 2  # js.describe(new, compare=old, count=count)
+    assert r["val_acc"] > 0.2  # ten classes: chance is 0.1
+
+
 # ----------------------------------------------------------------- finder examples
 def test_one_cycle_with_finder(load, tmp_path, capsys):
     example = load("one_cycle_with_finder")
