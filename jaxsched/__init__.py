@@ -54,6 +54,7 @@ from ._replan import cooldown as cooldown
 from ._replan import extend as extend
 from ._replan import restart as restart
 from ._schedule import Schedule as Schedule
+from ._schedule import StatefulSchedule as StatefulSchedule
 from ._schedule import evaluate as evaluate
 from ._schedule import from_config as from_config
 from ._schedule import wrap as wrap
@@ -67,6 +68,7 @@ __all__ = [
     "ParamGroups",
     "ParseError",
     "Schedule",
+    "StatefulSchedule",
     "batch_ramp",
     "clip",
     "constant",

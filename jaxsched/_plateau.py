@@ -32,13 +32,14 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from . import _checks as check
-from ._schedule import Schedule, as_schedule, hyper, schedule_class, static
+from ._schedule import Schedule, StatefulSchedule, as_schedule, hyper, schedule_class, static
 from ._steps import float_dtype
 
 _INT_MAX = int(np.iinfo(np.int32).max)
 _MODES = ("min", "max")
 _THRESHOLD_MODES = ("rel", "abs")
 _REL_MARGINS = ("abs_best", "pytorch")
+_NONFINITE = ("bad", "pytorch")
 
 
 # The state is two arrays, not one array per quantity: every leaf of an optimizer state
@@ -61,6 +62,7 @@ INT_FIELDS = (
     "maximize",  # 1 for mode='max'
     "abs_threshold",  # 1 for threshold_mode='abs'
     "signed_margin",  # 1 for rel_margin='pytorch'
+    "torch_compare",  # 1 for nonfinite='pytorch': PyTorch's comparisons, best starts at +-inf
 )
 FLOAT_FIELDS = (
     "base_lr",  # base(count): the unscaled LR of the next update
@@ -135,13 +137,14 @@ class PlateauInfo(NamedTuple):
 # --------------------------------------------------------------------- rules
 def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: Any,
                 threshold_mode: Any, cooldown: Any, floor: tuple[str, Any], eps: Any,
-                every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any) -> dict:
+                every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any,
+                nonfinite: Any = "bad", zero_factor: bool = False) -> dict:
     """The plateau rules validated in ``fn``'s words (shared by ``plateau``,
     ``reduce_on_plateau`` and ``pt.ReduceLROnPlateau``); ``floor`` is ``(its name, value)``."""
     out = {
         "mode": check.choice(fn, "mode", mode, _MODES),
-        "factor": check.number(fn, "factor", factor, min=0.0, min_open=True, max=1.0,
-                               max_open=True),
+        "factor": check.number(fn, "factor", factor, min=0.0, min_open=not zero_factor,
+                               max=1.0, max_open=True),
         "patience": check.integer(fn, "patience", patience, min=0),
         "threshold": check.number(fn, "threshold", threshold, min=0.0),
         "threshold_mode": check.choice(fn, "threshold_mode", threshold_mode, _THRESHOLD_MODES),
@@ -152,6 +155,7 @@ def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: An
         "stop_patience": (None if stop_patience is None
                           else check.integer(fn, "stop_patience", stop_patience, min=0)),
         "rel_margin": check.choice(fn, "rel_margin", rel_margin, _REL_MARGINS),
+        "nonfinite": check.choice(fn, "nonfinite", nonfinite, _NONFINITE),
     }
     if isinstance(axis_name, list):
         axis_name = tuple(axis_name)
@@ -179,13 +183,14 @@ def _rules(p: plateau) -> dict[str, Any]:
         "stop_patience": -1 if p.stop_patience is None else count(p.stop_patience),
         "maximize": p.mode == "max", "abs_threshold": p.threshold_mode == "abs",
         "signed_margin": p.rel_margin == "pytorch",
+        "torch_compare": p.nonfinite == "pytorch",
         "factor": p.factor, "threshold": p.threshold, "min_lr": p.min_lr, "eps": p.eps,
     }
 
 
 # --------------------------------------------------------------------- the schedule
 @schedule_class
-class plateau:
+class plateau(StatefulSchedule):
     """A learning rate that drops by ``factor`` when a metric stops improving.
 
     A stateful schedule for ``optax.inject_hyperparams``. The learning rate of
@@ -243,6 +248,11 @@ class plateau:
         ``2 * patience``.
       rel_margin: ``'abs_best'`` (margin ``threshold * |best|``) or
         ``'pytorch'`` (``best * (1 -/+ threshold)``, as PyTorch and optax).
+      nonfinite: ``'bad'`` (NaN or inf metrics are bad evaluations and never the
+        best) or ``'pytorch'`` (PyTorch's comparisons as they are: the best starts
+        at +inf in 'min' mode, so a ``-inf`` metric becomes the best and nothing
+        improves after it, and with ``threshold=1`` in 'rel' mode ``inf * 0`` is
+        NaN, so nothing ever improves). ``pt.ReduceLROnPlateau`` uses it.
 
     Raises:
       ValueError, TypeError: for arguments outside the ranges above.
@@ -274,6 +284,7 @@ class plateau:
     axis_name: Any = static(default=None, kw_only=True)
     stop_patience: int | None = static(default=None, kw_only=True)
     rel_margin: str = static(default="abs_best", kw_only=True)
+    nonfinite: str = static(default="bad", kw_only=True)
 
     def __post_init__(self) -> None:
         fn = "plateau"
@@ -288,7 +299,7 @@ class plateau:
             threshold=self.threshold, threshold_mode=self.threshold_mode,
             cooldown=self.cooldown, floor=("min_lr", self.min_lr), eps=self.eps,
             every=self.every, axis_name=self.axis_name, stop_patience=self.stop_patience,
-            rel_margin=self.rel_margin)
+            rel_margin=self.rel_margin, nonfinite=self.nonfinite)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -336,8 +347,6 @@ class plateau:
         return base, ("a plateau's reductions depend on the metric: shown is its base "
                       "schedule, the LR before any reduction")
 
-    __repr__ = Schedule.__repr__
-    to_config = Schedule.to_config
 
 
 def from_rules(base: Any, rules: dict[str, Any]) -> plateau:
@@ -472,14 +481,18 @@ def _decide(v: dict[str, jax.Array], m: jax.Array) -> dict[str, jax.Array]:
 
     Returns the entries that change.
     """
-    best, thr, signed = v["best"], v["threshold"], v["signed_margin"] != 0
+    has_best = v["evals_since_best"] < v["num_evals"]
+    torch = v["torch_compare"] != 0
+    # PyTorch's best starts at +inf ('min') or -inf ('max'); ours waits for a finite metric.
+    start = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
+    best = jnp.where(torch & ~has_best, start, v["best"])
+    thr, signed = v["threshold"], v["signed_margin"] != 0
     low = jnp.where(v["abs_threshold"] != 0, best - thr,
                     jnp.where(signed, best * (1 - thr), best - thr * jnp.abs(best)))
     high = jnp.where(v["abs_threshold"] != 0, best + thr,
                      jnp.where(signed, best * (1 + thr), best + thr * jnp.abs(best)))
     beats = jnp.where(v["maximize"] != 0, m > high, m < low)
-    has_best = v["evals_since_best"] < v["num_evals"]
-    better = jnp.isfinite(m) & (beats | ~has_best)
+    better = jnp.where(torch, beats, jnp.isfinite(m) & (beats | ~has_best))
 
     num_bad = jnp.where(better, 0, _inc(v["num_bad"]))
     in_cooldown = v["cooldown_left"] > 0

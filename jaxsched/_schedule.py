@@ -205,6 +205,37 @@ class Schedule:
         return add(other, self)
 
 
+class StatefulSchedule:
+    """A schedule whose value also depends on state carried in the optimizer state.
+
+    It follows optax's ``StatefulSchedule`` protocol, which ``optax.inject_hyperparams``
+    understands: ``init()`` gives the state, ``update(state, **extra_args)`` advances it
+    by one optimizer update and ``__call__(state)`` gives the value of the next update.
+    It is not a function of the step, so it is not a ``Schedule`` and is never called
+    with a step; it cannot be composed in time (``join``) either: compose the schedule
+    inside it. Like a ``Schedule`` it is a frozen pytree dataclass that prints as the call
+    that built it, compares by value, and round-trips through ``parse`` and
+    ``to_config``/``from_config``; ``describe`` and ``plot`` show what can be known
+    before training, its ``_preview()`` (e.g. a plateau's base schedule).
+    """
+
+    def init(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, **extra_args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def _preview(self) -> tuple[Schedule, str]:  # pragma: no cover - abstract
+        """``(the stateless schedule it starts from, a note on what the state changes)``."""
+        raise NotImplementedError
+
+    __repr__ = Schedule.__repr__
+    to_config = Schedule.to_config
+
+
 class Recipe(Schedule):
     """A schedule defined by the composition ``_build()`` returns (package-internal base).
 
@@ -389,7 +420,10 @@ Numbers = Literal["constant", "keep", "refuse"]
 
 
 def is_stateful(value: Any) -> bool:
-    """An optax ``StatefulSchedule`` (``init``/``update``/``__call__``), e.g. ``js.plateau``."""
+    """A stateful schedule: a ``StatefulSchedule`` (``js.plateau``) or any object following
+    optax's protocol (``init``/``update``/``__call__``)."""
+    if isinstance(value, StatefulSchedule):
+        return True
     return (not isinstance(value, Schedule) and callable(getattr(value, "init", None))
             and callable(getattr(value, "update", None)) and callable(value))
 

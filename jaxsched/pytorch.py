@@ -49,8 +49,16 @@ from ._curves import (
     polynomial,
 )
 from ._join import join, repeat
-from ._plateau import check_rules, from_rules, plateau
-from ._schedule import Recipe, Schedule, check_traceable, hyper, schedule_class, static
+from ._plateau import check_rules, from_rules
+from ._schedule import (
+    Recipe,
+    Schedule,
+    StatefulSchedule,
+    check_traceable,
+    hyper,
+    schedule_class,
+    static,
+)
 from ._steps import divide, fl, float_dtype, is_int, tmin
 
 __all__ = [
@@ -994,10 +1002,8 @@ class OneCycleMomentum(_OneCycle):
 
 
 # --------------------------------------------------------------------- plateau
-def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
-        lr: float, mode: str = "min", factor: float = 0.1, patience: int = 10,
-        threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-        min_lr: float | list[float] = 0.0, eps: float = 1e-8) -> plateau:
+@schedule_class
+class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
@@ -1015,14 +1021,16 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     * a cut is applied only if it changes the LR by more than ``eps`` (so with
       the default ``eps=1e-8`` reductions stop near 1e-8), and never below
       ``min_lr``;
-    * NaN metrics are bad evaluations, as in PyTorch. An infinite metric
-      differs: PyTorch makes ``-inf`` the best in 'min' mode (and ``+inf`` in
-      'max'), after which nothing improves; here it is a bad evaluation.
+    * PyTorch's comparisons exactly, non-finite values included: NaN metrics
+      are bad evaluations; a ``-inf`` metric in 'min' mode (``+inf`` in 'max')
+      becomes the best, after which nothing improves; with ``threshold=1.0`` in
+      'rel' mode the first bar is ``inf * 0 = NaN``, so nothing ever improves
+      (``js.plateau`` keeps its safer rule: ``nonfinite='bad'``).
 
-    ``factor`` must be in (0, 1) (PyTorch also takes 0 and negative values), and
-    ``min_lr`` one number (a one-element list is accepted: jaxsched schedules
-    one LR; use ``optax.multi_transform`` for several groups). The LR and the
-    comparisons are in float32 (float64 under x64).
+    ``factor`` must be in [0, 1) (PyTorch also takes negative values and 1, which
+    make no sense: refused), and ``min_lr`` one number (a one-element list is
+    accepted: jaxsched schedules one LR; use ``optax.multi_transform`` for several
+    groups). The LR and the comparisons are in float32 (float64 under x64).
 
     >>> import jax.numpy as jnp, optax, jaxsched as js
     >>> from jaxsched import pytorch as pt
@@ -1034,17 +1042,51 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     >>> print(f"{js.current_lr(state):.3f}")
     0.050
     """
-    fn = "ReduceLROnPlateau"
-    if isinstance(min_lr, list | tuple):
-        if len(min_lr) != 1:
-            raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a jaxsched "
-                             f"schedule drives one LR), got {list(min_lr)!r}.")
-        min_lr = min_lr[0]
-    rules = check_rules(fn, mode=mode, factor=factor, patience=patience, threshold=threshold,
-                        threshold_mode=threshold_mode, cooldown=cooldown,
-                        floor=("min_lr", min_lr), eps=eps, every=1, axis_name=None,
-                        stop_patience=None, rel_margin="pytorch")
-    return from_rules(check.lr(fn, "lr", lr), rules)
+
+    lr: Any = hyper()
+    mode: str = static(default="min")
+    factor: Any = hyper(default=0.1)
+    patience: int = static(default=10)
+    threshold: Any = hyper(default=1e-4)
+    threshold_mode: str = static(default="rel")
+    cooldown: int = static(default=0)
+    min_lr: Any = hyper(default=0.0)
+    eps: Any = hyper(default=1e-8)
+
+    def __post_init__(self) -> None:
+        fn = "ReduceLROnPlateau"
+        object.__setattr__(self, "lr", check.lr(fn, "lr", self.lr))
+        min_lr = self.min_lr
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != 1:
+                raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a "
+                                 f"jaxsched schedule drives one LR), got {list(min_lr)!r}.")
+            min_lr = min_lr[0]
+        rules = check_rules(fn, mode=self.mode, factor=self.factor, patience=self.patience,
+                            threshold=self.threshold, threshold_mode=self.threshold_mode,
+                            cooldown=self.cooldown, floor=("min_lr", min_lr), eps=self.eps,
+                            every=1, axis_name=None, stop_patience=None, rel_margin="pytorch",
+                            nonfinite="pytorch", zero_factor=True)
+        for name in ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
+                     "min_lr", "eps"):
+            object.__setattr__(self, name, rules[name])
+        # The plateau that runs it, built from the rules validated once above.
+        self.__dict__["_plateau"] = from_rules(self.lr, rules)
+
+    def init(self) -> Any:
+        """The state before the first update (a ``PlateauState``)."""
+        return self._plateau.init()
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        """Advances the state by one update, feeding ``value=`` as a metric if given."""
+        return self._plateau.update(state, **extra_args)
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:
+        """The learning rate of the next update."""
+        return self._plateau(state, **extra_args)
+
+    def _preview(self) -> tuple[Schedule, str]:
+        return self._plateau._preview()
 
 
 def __dir__() -> list[str]:
