@@ -10,13 +10,13 @@ import functools
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import anneal
 from ._curves import constant, cosine, linear, polynomial
 from ._join import join, repeat, warmup
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import frac
 
 
 def _check_total(fn: str, warmup_steps: int, total_steps: int) -> None:
@@ -50,7 +50,7 @@ class warmup_cosine(Recipe):
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    exponent: float = static(check.positive, default=1.0)
+    exponent: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
@@ -127,7 +127,7 @@ class warmup_polynomial(Recipe):
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    power: float = static(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)
@@ -140,7 +140,8 @@ class warmup_polynomial(Recipe):
 
 @schedule_class
 class _sqrt_decay(Schedule):
-    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown."""
+    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown,
+    computed as ``(steps - t) / steps / (1 + sqrt(t / steps))`` so that nothing cancels."""
 
     start: Any = hyper(check.lr)
     end: Any = hyper()
@@ -148,7 +149,7 @@ class _sqrt_decay(Schedule):
     _gather = ("start", "end", "steps")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.end + (self.start - self.end) * (1.0 - jnp.sqrt(frac(t, self.steps)))
+        return anneal(self.start, self.end, t, self.steps, shape.one_minus_sqrt, shape.sqrt_done)
 
     def _horizon(self) -> int:
         return self.steps
