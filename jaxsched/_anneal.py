@@ -49,7 +49,13 @@ def anneal(start: Any, end: Any, t: jax.Array, steps: Any, fall: Shape,
     ``hold`` the value is exactly ``end`` from ``steps`` on; without, the caller
     replaces those values anyway (a warmup ramp).
     """
-    left, done = remaining(t, steps)
+    return interpolate(start, end, *remaining(t, steps), steps, fall, rise, hold=hold)
+
+
+def interpolate(start: Any, end: Any, left: jax.Array, done: jax.Array, steps: Any,
+                fall: Shape, rise: Shape | None = None, *, hold: bool = True) -> jax.Array:
+    """``anneal`` from the remaining steps ``left`` and the steps ``done`` (floats with
+    ``left + done == steps``, ``left`` exact; ``steps`` may be fractional)."""
     if isinstance(start, float) and isinstance(end, float):
         if start >= end:
             return end + (start - end) * fall(left, done, steps)
