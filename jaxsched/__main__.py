@@ -1,7 +1,7 @@
 """The ``jaxsched`` command: look at a schedule before training with it.
 
     jaxsched plot SPEC --steps N [-o lr.png] [--log] [--compare SPEC2 ...]
-    jaxsched describe SPEC --steps N
+    jaxsched describe SPEC --steps N [--compare OLD] [--count C]
     jaxsched table SPEC --steps N [--every K]
 
 SPEC is a schedule's text, as its ``repr`` prints it or as you would write the
@@ -141,6 +141,11 @@ def _count(text: str) -> int:
     return value
 
 
+def _step_count(text: str) -> int:
+    """An int >= 0 (a checkpoint's step count)."""
+    return 0 if text.strip() == "0" else _count(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxsched", description="Look at a learning-rate schedule before training.",
@@ -167,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_plot)
 
     p = command("describe", "Start, peak, end of warmup, final and min values, and warnings.")
+    p.add_argument("--compare", metavar="OLD",
+                   help="the schedule the run followed before a re-plan: show both, warn on "
+                        "a jump or a change before the resume step")
+    p.add_argument("--count", type=_step_count, metavar="C",
+                   help="the checkpoint's step count: warn if the schedule resumes elsewhere")
     p.set_defaults(run=_describe)
 
     p = command("table", "The values as CSV (step,lr), every K steps and at the last step.")
@@ -194,7 +204,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    print(describe(load_spec(args.spec), args.steps))
+    old = load_spec(args.compare) if args.compare else None
+    print(describe(load_spec(args.spec), args.steps, compare=old, count=args.count))
     return 0
 
 

@@ -200,6 +200,25 @@ positive_int = at_least(1)
 nonneg_int = at_least(0)
 
 
+def steps_or_fraction(fn: str, name: str, value: Any) -> int | float:
+    """A step count (an int >= 0) or a fraction of the run (a float in (0, 1)), kept as given."""
+    if isinstance(value, float | np.floating) and 0.0 < value < 1.0:
+        return float(value)
+    if isinstance(value, float | np.floating):
+        raise ValueError(f"{fn}: `{name}` must be an int >= 0 (steps) or a float in (0, 1) "
+                         f"(a fraction of total_steps), got {float(value)!r}.")
+    return integer(fn, name, value, min=0)
+
+
+def resolve_steps(value: int | float, total_steps: int) -> int:
+    """A ``steps_or_fraction`` value in steps: a fraction becomes ``math.ceil(value *
+    total_steps)``, Hugging Face's rule for ``warmup_ratio`` (so the same float gives the
+    same int: ``0.07 * 100`` is 7.000000000000001 in float64, which HF rounds up to 8)."""
+    if isinstance(value, float):
+        return math.ceil(total_steps * value)
+    return value
+
+
 def one_of(*options: str) -> Checker:
     return lambda fn, name, value: choice(fn, name, value, options)
 

@@ -373,3 +373,24 @@ class cyclic(Schedule):
             log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
             h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
         return self.low + (self.high - self.low) * h
+
+
+@schedule_class
+class _sqrt_decay(Schedule):
+    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown,
+    computed as ``(steps - t) / steps / (1 + sqrt(t / steps))`` so that nothing cancels."""
+
+    start: Any = hyper(check.lr)
+    end: Any = hyper()
+    steps: int = static()
+    _gather = ("start", "end", "steps")
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return anneal(self.start, self.end, t, self.steps, shape.one_minus_sqrt, shape.sqrt_done)
+
+    def _horizon(self) -> int:
+        return self.steps
+
+
+# The decay shapes a recipe or a re-plan names: start -> end over steps.
+DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}

@@ -126,6 +126,10 @@ class join(Schedule):
     def _horizon(self) -> int | float | None:
         return shift(self.schedules[-1]._horizon(), self.boundaries[-1] if self.boundaries else 0)
 
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [p for start, piece in zip((0, *self.boundaries), self.schedules, strict=True)
+                for p in piece._course(offset + start)]
+
     def _handoffs(self) -> tuple[int, ...]:
         out = list(self.boundaries)
         for start, piece in zip((0, *self.boundaries), self.schedules, strict=True):
@@ -243,6 +247,9 @@ class warmup(Schedule):
 
     def _handoffs(self) -> tuple[int, ...]:
         return tuple(self.steps + b for b in self.schedule._handoffs())
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [(offset, self), *self.schedule._course(offset + self.steps)]
 
     def _eval(self, t: jax.Array) -> jax.Array:
         target = self.schedule._eval(jnp.zeros((), t.dtype))

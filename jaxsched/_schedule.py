@@ -140,6 +140,11 @@ class Schedule:
         """Global steps where one joined piece hands over to the next."""
         return ()
 
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        """The pieces of the course in time order, as ``(global start, piece)``; a schedule
+        that is not a composition in time is one piece (used by ``js.extend``)."""
+        return [(offset, self)]
+
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
         args = []
@@ -192,11 +197,21 @@ class Recipe(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         return self._inner._eval(t)
 
+    def _built(self) -> Schedule | None:
+        """The composition, or None for a recipe that evaluates by itself (its own ``_eval``)."""
+        return None if type(self)._build is Recipe._build else self._inner
+
     def _horizon(self) -> int | float | None:
-        return self._inner._horizon()
+        inner = self._built()
+        return Schedule._horizon(self) if inner is None else inner._horizon()
 
     def _handoffs(self) -> tuple[int, ...]:
-        return self._inner._handoffs()
+        inner = self._built()
+        return () if inner is None else inner._handoffs()
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        inner = self._built()
+        return [(offset, self)] if inner is None else inner._course(offset)
 
 
 def shift(h: int | float | None, by: int) -> int | float | None:

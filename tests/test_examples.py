@@ -84,12 +84,12 @@ def test_train_default_schedule(load, tmp_path, capsys):
     want = warmup_cosine_ref(np.arange(total), 3e-3, max(1, total // 20), total)
     np.testing.assert_allclose(r["lrs"], want, rtol=1e-5, atol=1e-9)
     assert r["losses"].shape == (total,) and np.isfinite(r["losses"]).all()
-    # ... and each epoch line prints the LR of the epoch's last update, from js.current_lr
+    # ... and each epoch line prints the LR the next update will use, from js.hyperparams
     lines = re.findall(r"^epoch (\d+)/3  train_loss ([\d.]+)  val_acc ([\d.]+)  lr (\S+)$",
                        text, re.M)
     assert [int(e) for e, *_ in lines] == [1, 2, 3]
     for (epoch, loss, acc, lr), row in zip(lines, r["history"], strict=True):
-        step = int(epoch) * spe - 1
+        step = int(epoch) * spe
         assert float(lr) == pytest.approx(warmup_cosine_ref(step, 3e-3, max(1, total // 20),
                                                             total), rel=5e-3, abs=1e-10)
         assert float(acc) == pytest.approx(row["val_acc"], abs=1e-4)
@@ -115,6 +115,11 @@ def test_train_feeds_a_plateau_schedule(load, capsys):
     # threshold=10 (relative): no epoch improves enough, so every evaluation after the
     # first one halves the LR
     assert [h["lr"] for h in r["history"]] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    # every hyperparameter js.hyperparams reads is logged per epoch and recorded per step
+    assert [h["plateau/scale"] for h in r["history"]] == pytest.approx([1, 0.5, 0.25, 0.125])
+    assert [h["plateau/num_reductions"] for h in r["history"]] == [0, 1, 2, 3]
+    assert set(r["hyperparams"]) == {"learning_rate", "plateau/scale", "plateau/num_reductions"}
+    assert "lr 2.50e-02  plateau/num_reductions 1  plateau/scale 0.5" in capsys.readouterr().out
 
 
 def test_train_bad_schedule_text(load):
@@ -137,6 +142,39 @@ def test_progress_bar(load):
     assert quiet.getvalue() == ""
 
 
+# ----------------------------------------------------------------- resume.py
+def test_resume_extend_cooldown(load, tmp_path, capsys):
+    resume = load("resume")
+    out = tmp_path / "resume.png"
+    r = resume.main(["--epochs", "4", "--resume-epoch", "2", "--extend-epochs", "6",
+                     "--cooldown-epoch", "4", "--cooldown-epochs", "1", "--limit", "300",
+                     "--hidden", "16", "--ckpt-dir", str(tmp_path / "ckpt"), "--out", str(out)])
+    text = capsys.readouterr().out
+    spe = 225 // 32  # 300 images, 25% held out, 32 per batch
+    assert r["steps_per_epoch"] == spe and r["counts"] == (2 * spe, 4 * spe)  # restored counts
+    assert (tmp_path / "ckpt" / "a").is_dir() and (tmp_path / "ckpt" / "b").is_dir()
+    assert out.read_bytes()[:8] == PNG
+    old, extended, cooled = r["schedules"]
+    assert repr(old) == "warmup_cosine(peak=0.003, warmup_steps=0.05, total_steps=28)"
+    assert repr(extended) == f"extend(schedule={old!r}, at=14, total_steps=42)"
+    assert repr(cooled) == f"cooldown(schedule={extended!r}, at=28, steps=7, shape='1-sqrt')"
+    # each update used the planned value at its step, across two restores and two re-plans:
+    # warmup over ceil(0.05 * 28) = 2 steps, a cosine over 26; from step 14 a cosine from the
+    # LR reached to 0 over 28 steps; from step 28 a 1-sqrt decay to 0 over 7 steps
+    t = np.arange(35)
+    lr14 = warmup_cosine_ref(14, 3e-3, 2, 28)
+    lr28 = lr14 * 0.5 * (1 + np.cos(np.pi * 14 / 28))
+    want = np.where(t < 14, warmup_cosine_ref(t, 3e-3, 2, 28),
+                    np.where(t < 28, lr14 * 0.5 * (1 + np.cos(np.pi * (t - 14) / 28)),
+                             lr28 * (1 - np.sqrt(np.clip(t - 28, 0, 7) / 7))))
+    np.testing.assert_allclose(r["lrs"], want, rtol=1e-5, atol=1e-9)
+    assert abs(lr14 - 1.6809e-3) < 1e-7 and abs(lr28 - 8.404e-4) < 1e-7  # as printed below
+    assert "resumes at step 14: lr 0.001681 -> 0.001681" in text
+    assert "resumes at step 28: lr 0.0008404 -> 0.0008404" in text
+    assert text.count("warnings: none") == 2  # js.describe(new, compare=old, count=count)
+    assert r["val_acc"] > 0.2  # ten classes: chance is 0.1
+
+
 # ----------------------------------------------------------------- finder examples
 def test_one_cycle_with_finder(load, tmp_path, capsys):
     example = load("one_cycle_with_finder")
@@ -150,7 +188,7 @@ def test_one_cycle_with_finder(load, tmp_path, capsys):
     assert r["peak"] == pytest.approx(finder.suggestion, rel=0.05)  # rounded to 2 digits
     assert 1e-4 < r["peak"] < 10 and r["baseline_lr"] == r["peak"]
     spe = 450 // 32
-    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    want = one_cycle_ref([spe, 2 * spe], r["peak"], 2 * spe)  # the next update's LR
     np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
     assert r["constant"]["lrs"] == pytest.approx([r["peak"]] * 2)
     for run in ("one-cycle", "constant"):
@@ -168,7 +206,7 @@ def test_linen_trainstate(load, capsys):
     assert 1e-5 < r["peak"] < 1 and r["baseline_lr"] == pytest.approx(r["peak"] / 10)
     spe = 450 // 32
     assert r["one-cycle"]["steps"] == r["constant"]["steps"] == 2 * spe  # TrainState.step
-    want = one_cycle_ref([spe - 1, 2 * spe - 1], r["peak"], 2 * spe)
+    want = one_cycle_ref([spe, 2 * spe], r["peak"], 2 * spe)  # the next update's LR
     np.testing.assert_allclose(r["one-cycle"]["lrs"], want, rtol=1e-5)
     assert r["constant"]["lrs"] == pytest.approx([r["peak"] / 10] * 2)
     assert min(r["one-cycle"]["val_acc"], r["constant"]["val_acc"]) > 0.3
