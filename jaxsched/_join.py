@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import anneal
 from ._lookup import SELECT_MAX, segment, select, table
 from ._schedule import (
     Schedule,
@@ -30,7 +32,7 @@ from ._schedule import (
     shift,
     static,
 )
-from ._steps import divide, fl, float_dtype, is_int, reached, since, stack, tmin
+from ._steps import divide, fl, float_dtype, is_int, reached, since, stack
 
 
 # ----------------------------------------------------------------- families
@@ -251,7 +253,7 @@ class warmup(Schedule):
 
     def _eval(self, t: jax.Array) -> jax.Array:
         target = self.schedule._eval(jnp.zeros((), t.dtype))
-        ramp = self.start + (target - self.start) * fl(tmin(t, self.steps)) / fl(self.steps)
+        ramp = anneal(self.start, target, t, self.steps, shape.linear, hold=False)
         return jnp.where(reached(t, self.steps), self.schedule._eval(since(t, self.steps)), ramp)
 
 

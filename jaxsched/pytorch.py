@@ -37,7 +37,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import interpolate
 from ._curves import (
     constant,
     cosine,
@@ -395,13 +397,13 @@ class PolynomialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     total_iters: int = static(check.nonneg_int, default=5)
-    power: float = static(_nonneg, default=1.0)
+    power: Any = hyper(_nonneg, default=1.0)
 
     def _build(self) -> Schedule:
         n = self.total_iters
-        if n == 0 or self.power == 0.0:
+        if n == 0 or (isinstance(self.power, float) and self.power == 0.0):
             return constant(self.lr)
-        return polynomial(self.lr, 0.0, n, self.power)
+        return polynomial(self.lr, 0.0, n, self.power)  # a traced power 0 gives lr too (0**0)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         n = self.total_iters
@@ -811,9 +813,12 @@ class CyclicLR(Recipe):
 class _anneal(Schedule):
     """OneCycleLR's phase: anneal ``start -> end`` at ``pct = 1 - (rest - t) / length``.
 
-    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``, counted back from the
-    phase end so that it is exactly 1 on an integer end (the last step, an integer peak)
-    and exactly 0 at step 0, in float32 too.
+    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``. The phase's
+    remaining steps ``rest - t`` are counted back from its end, an exact integer
+    difference plus the end's fraction, and the steps done ``t + (length - rest)``
+    forward, so that the shared cancellation-free annealing (``_anneal``) applies
+    with ``length`` as the phase's (possibly fractional) length: exactly ``end`` on an
+    integer end (the last step), in float32 too.
     """
 
     start: Any = hyper()
@@ -823,12 +828,11 @@ class _anneal(Schedule):
     kind: str = static()
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        pct = 1.0 - (self.rest - fl(t)) / self.length
-        if self.kind == "cos":
-            return self.end + (self.start - self.end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1.0)
-        # PyTorch's (end - start) * pct + start, as a convex combination: equal in float64,
-        # and exact at both ends in float32 (no cancellation when end << start).
-        return self.start * (1.0 - pct) + self.end * pct
+        whole = math.floor(self.rest)
+        left = fl(whole - tmin(t, whole)) + (self.rest - whole)
+        done = fl(tmin(t, whole)) + (self.length - self.rest)
+        fall = shape.cosine if self.kind == "cos" else shape.linear
+        return interpolate(self.start, self.end, left, done, self.length, fall)
 
 
 def _torch_phases(fn: str, total: int, pct_start: float, three_phase: bool) -> list:
