@@ -63,6 +63,8 @@ def load_spec(spec: str) -> Any:
         except json.JSONDecodeError as e:
             raise UsageError(f"{where}invalid JSON: {e.msg} (line {e.lineno}, column "
                              f"{e.colno})") from None
+        except RecursionError:
+            raise UsageError(f"{where}invalid JSON: nested too deeply") from None
     else:
         data = content
     for part in filter(None, key.split(".")):
@@ -81,6 +83,8 @@ def load_spec(spec: str) -> Any:
                          f"a dict with keys {keys}; pick an entry with {path}#key")
     try:
         return from_config(data)
+    except RecursionError:
+        raise UsageError(f"{where}the config is nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - any failure is a bad config, shown in one line
         raise UsageError(f"{where}{_one_line(e)}") from None
 
@@ -116,6 +120,8 @@ def _load_yaml(content: str, path: str) -> Any:
         list("-+0123456789."))
     try:
         return yaml.load(content, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise UsageError(f"{path}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -195,6 +201,8 @@ def _plot(args: argparse.Namespace) -> int:
             plot(schedules, args.steps, args.output, log=args.log)
         except ImportError as e:
             raise UsageError(str(e).removeprefix("plot: ")) from None
+        except OSError as e:  # a missing folder, no permission: one line, like any bad input
+            raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
         print(f"wrote {args.output}")
         return 0
     ascii = args.ascii or not _can_print("⣿─┤")

@@ -133,8 +133,11 @@ def integer(fn: str, name: str, value: Any, *, min: int = 0) -> int:
         if is_optimizer(value):
             raise TypeError(optimizer_message(fn, name))
         if isinstance(value, float) and value.is_integer():
-            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; "
-                            f"step counts are static ints: pass {int(value)}.")
+            # No "pass 2" hint: a float here is often a misplaced positional argument, and
+            # the hinted call would build a different schedule.
+            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; step "
+                            "counts are static Python ints (pass arguments by keyword to be "
+                            "sure each lands where you mean).")
         raise TypeError(f"{fn}: `{name}` must be {what}, got {value!r} "
                         f"({type(value).__name__}).")
     value = int(value)

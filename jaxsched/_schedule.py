@@ -62,12 +62,38 @@ def schedule_class(cls: type) -> type:
     see every constructor's real parameters.
     """
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=True)(cls)
+    cls.__init__ = _explained(cls, cls.__init__)
     fields = dataclasses.fields(cls)
     data = [f.name for f in fields if f.metadata.get("data", False)]
     meta = [f.name for f in fields if not f.metadata.get("data", False)]
     jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def _explained(cls: type, init: Callable) -> Callable:
+    """``init``, with Python's raw signature errors ("got an unexpected keyword argument")
+    replaced by the messages ``parse`` and ``from_config`` give: the constructor's name,
+    "did you mean", and a hint when an optax optimizer was passed first, PyTorch style."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            name = cls.__name__
+            problem = call_error(name, cls, args, kwargs)
+            if problem is None:
+                raise  # a field's own check: already in the user's words
+            message = problem[0]
+            if any(check.is_optimizer(a) for a in (*args, *kwargs.values())):
+                message += (" An optax optimizer was passed: jaxsched schedules take the "
+                            "learning rate, not the optimizer (the optimizer takes the "
+                            f"schedule: optax.inject_hyperparams(optax.sgd)(learning_rate="
+                            f"{name}(...))).")
+            raise TypeError(message) from None
+
+    return __init__
 
 
 class Schedule:

@@ -37,6 +37,7 @@ from ._schedule import Recipe, Schedule, hyper, schedule_class, static
 from ._steps import fl, is_int, reached, since
 
 __all__ = [
+    "get_scheduler",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
@@ -465,6 +466,80 @@ class get_wsd_schedule(Recipe):  # noqa: N801
         out = jnp.where(reached(t, w + s + d), r, floor(down))
         out = jnp.where(reached(t, w + s), out, 1.0)
         return self.lr * _warmed(t, w, floor(up), out)
+
+
+# --------------------------------------------------------------------- by name
+# transformers' SchedulerType names, as get_scheduler accepts them.
+_BY_NAME: dict[str, type] = {
+    "linear": get_linear_schedule_with_warmup,
+    "cosine": get_cosine_schedule_with_warmup,
+    "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
+    "polynomial": get_polynomial_decay_schedule_with_warmup,
+    "constant": get_constant_schedule,
+    "constant_with_warmup": get_constant_schedule_with_warmup,
+    "inverse_sqrt": get_inverse_sqrt_schedule,
+    "cosine_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup,
+    "cosine_warmup_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    "warmup_stable_decay": get_wsd_schedule,
+}
+
+
+def get_scheduler(name: str, lr: Any, num_warmup_steps: int | None = None,
+                  num_training_steps: int | None = None,
+                  scheduler_specific_kwargs: dict[str, Any] | None = None) -> Any:
+    """The schedule transformers' ``get_scheduler`` builds for ``name`` (``lr`` for the optimizer).
+
+    Dispatches as transformers does: ``'constant'`` takes nothing else;
+    ``'reduce_lr_on_plateau'`` passes ``scheduler_specific_kwargs`` to PyTorch's
+    ``ReduceLROnPlateau`` (a ``js.plateau``: feed it with ``js.report``); every other
+    name needs ``num_warmup_steps``; all but ``'constant_with_warmup'``,
+    ``'inverse_sqrt'`` and ``'warmup_stable_decay'`` need ``num_training_steps``; and
+    ``scheduler_specific_kwargs`` go to the schedule (``num_cycles``, ``lr_end``, ...).
+
+    Args:
+      name: one of transformers' ``SchedulerType`` values: ``'linear'``, ``'cosine'``,
+        ``'cosine_with_restarts'``, ``'polynomial'``, ``'constant'``,
+        ``'constant_with_warmup'``, ``'inverse_sqrt'``, ``'reduce_lr_on_plateau'``,
+        ``'cosine_with_min_lr'``, ``'cosine_warmup_with_min_lr'``, ``'warmup_stable_decay'``.
+      lr: the optimizer's learning rate (transformers takes the optimizer here).
+      num_warmup_steps: warmup length, where the schedule has one.
+      num_training_steps: the run's length, where the schedule needs it.
+      scheduler_specific_kwargs: extra keyword arguments of the schedule.
+
+    Raises:
+      ValueError: for an unknown name (``'greedy'`` is not supported: it is not a function
+        of the step), or a missing length that ``name`` needs.
+
+    >>> from jaxsched import hf
+    >>> s = hf.get_scheduler("cosine", 0.1, num_warmup_steps=10, num_training_steps=110)
+    >>> s == hf.get_cosine_schedule_with_warmup(0.1, 10, 110)
+    True
+    """
+    fn = "get_scheduler"
+    extra = dict(scheduler_specific_kwargs or {})
+    if name == "reduce_lr_on_plateau":
+        from .pytorch import ReduceLROnPlateau
+
+        return ReduceLROnPlateau(lr, **extra)
+    if name not in _BY_NAME:
+        known = ", ".join(repr(k) for k in (*_BY_NAME, "reduce_lr_on_plateau"))
+        why = (" ('greedy' adapts to the loss, so it is not a function of the step)"
+               if name == "greedy" else "")
+        raise ValueError(f"{fn}: `name` must be one of {known}, got {name!r}{why}.")
+    cls = _BY_NAME[name]
+    if name == "constant":
+        return cls(lr)
+    if num_warmup_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_warmup_steps`; pass it.")
+    if name in ("constant_with_warmup", "inverse_sqrt"):
+        return cls(lr, num_warmup_steps=num_warmup_steps, **extra)
+    if name == "warmup_stable_decay":
+        return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+                   **extra)
+    if num_training_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_training_steps`; pass it.")
+    return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+               **extra)
 
 
 def __dir__() -> list[str]:

@@ -179,7 +179,7 @@ ERRORS = [
     ("cosine(1.0, 0.0, 0)", r"cosine: `steps` must be a positive int, got 0\.", "0)"[:1]),
     ("cosine(1.0, 0.0, steps=0)", r"`steps` must be a positive int", "steps=0"),
     ("cosine(1.0, 0.0, 1.5)", r"`steps` must be a positive int, got 1\.5", "1.5"),
-    ("cosine(1.0, 0.0, 10.0)", r"step counts are static ints: pass 10", "10.0"),
+    ("cosine(1.0, 0.0, 10.0)", r"step counts are static Python ints", "10.0"),
     ("cosine(-1, 0, 10)", r"`start` must be a finite number >= 0, got -1\.0", "-1"),
     ("cosine(1, 0, 10, foo=1)", r"cosine: unknown argument `foo`; cosine takes start, end, "
      r"steps, exponent", "foo=1"),
