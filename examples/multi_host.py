@@ -83,12 +83,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="average the validation loss over hosts by a global jit mean "
                              "or by axis_name under shard_map")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
     parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     parser.add_argument("--checkpoint", default=None, metavar="DIR",
-                        help="save every epoch here with orbax; resume from it if it holds one")
+                        help="save every epoch here with orbax; resume from it if it holds one; "
+                             "None: no checkpoints")
     parser.add_argument("--log", default=None, metavar="PATH",
-                        help="append one JSON line per epoch here (process 0)")
+                        help="append one JSON line per epoch here (process 0); None: no log")
     parser.add_argument("--out", default="multi_host.png",
                         help="PNG of the LR and the loss (process 0); '' for none")
     args = parser.parse_args(argv)

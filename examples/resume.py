@@ -143,21 +143,28 @@ def plot(path: str, phases: list[dict[str, Any]], spe: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="the run as first planned")
-    parser.add_argument("--resume-epoch", type=int, default=5, help="first checkpoint")
-    parser.add_argument("--extend-epochs", type=int, default=20, help="the run once extended")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the run as first planned")
+    parser.add_argument("--resume-epoch", type=int, default=5,
+                        help="the epoch at whose end the first checkpoint is taken")
+    parser.add_argument("--extend-epochs", type=int, default=20,
+                        help="epochs of the run once extended")
     parser.add_argument("--cooldown-epoch", type=int, default=14,
-                        help="second checkpoint, where the cooldown starts")
-    parser.add_argument("--cooldown-epochs", type=int, default=2, help="length of the cooldown")
-    parser.add_argument("--peak", type=float, default=3e-3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--limit", type=int, default=None, help="use only the first LIMIT images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ckpt-dir", default=None, help="checkpoints (default: a temp folder)")
-    parser.add_argument("--out", default="resume.png", help="where to write the PNG")
+                        help="the epoch at whose end the second checkpoint is taken "
+                             "and the cooldown starts")
+    parser.add_argument("--cooldown-epochs", type=int, default=2, help="epochs of the cooldown")
+    parser.add_argument("--peak", type=float, default=3e-3, help="peak LR of the warmup-cosine")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per update")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
+    parser.add_argument("--ckpt-dir", default=None,
+                        help="where to write the checkpoints; None: a new temporary folder")
+    parser.add_argument("--out", default="resume.png", help="where to write the PNG; '' for none")
     args = parser.parse_args(argv)
     if not 0 < args.resume_epoch < args.cooldown_epoch < args.extend_epochs:
         parser.error("needs 0 < --resume-epoch < --cooldown-epoch < --extend-epochs")

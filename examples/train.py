@@ -11,7 +11,8 @@ It drives ``optax.inject_hyperparams(optax.adamw)``, and ``js.hyperparams``
 reads every scheduled hyperparameter from the optimizer state (the LR the next
 update will use; a plateau's scale and reductions too), inside the jitted step
 and once per epoch, for the log. The script prints ``js.describe`` of the
-schedule over the run (warnings included), a progress bar, one line per epoch,
+schedule over the run (warnings included), one line per epoch on stdout (and,
+only when stderr is a terminal, a progress bar within the epoch on stderr),
 and writes a PNG of each hyperparameter and the loss against the step. A
 ``js.plateau(...)`` schedule is fed the validation loss each epoch.
 
@@ -67,20 +68,24 @@ def default_schedule(peak: float, total_steps: int) -> js.Schedule:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="A progress bar is drawn on stderr only when stderr is a terminal; the line per "
+               "epoch goes to stdout either way.")
     parser.add_argument("--schedule", metavar="SPEC", default=None,
                         help="a jaxsched schedule as code, e.g. \"cosine(start=0.003, end=0.0, "
-                             "steps=840)\" (default: warmup_cosine sized to the run)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
+                             "steps=840)\"; None: warmup_cosine sized to the run, peak --peak")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs to train")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per update")
     parser.add_argument("--peak", type=float, default=3e-3,
                         help="peak LR of the default schedule")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="train.png", help="where to write the PNG")
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
+    parser.add_argument("--out", default="train.png", help="where to write the PNG; '' for none")
     args = parser.parse_args(argv)
 
     x_train, x_val, y_train, y_val = digits(args.seed, args.limit)

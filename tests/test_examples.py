@@ -1,8 +1,10 @@
 """Smoke tests of the examples with small sizes, checking what they print and return.
 
-``train.py``, ``one_cycle_with_finder.py`` and ``linen_trainstate.py`` run in
-this process (``main(argv)``); ``multi_device.py`` runs in a subprocess, since
-it must set ``XLA_FLAGS`` before JAX starts. Expected learning rates come from
+``train.py``, ``resume.py``, ``plateau.py``, ``one_cycle_with_finder.py`` and
+``linen_trainstate.py`` run in this process (``main(argv)``); ``multi_device.py``
+runs in a subprocess, since it must set ``XLA_FLAGS`` before JAX starts
+(``multi_host.py`` is tested in ``test_multi_host.py``). Every example's
+``--help`` is checked in this process. Expected learning rates come from
 the closed forms of the schedules (float64 NumPy), not from the schedules.
 """
 
@@ -140,6 +142,98 @@ def test_progress_bar(load):
     quiet = io.StringIO()  # not a terminal: nothing is drawn
     data.Progress(10, stream=quiet).update(3)
     assert quiet.getvalue() == ""
+
+
+def test_progress_bar_only_on_a_terminal(load, capsys):
+    """On a terminal the bar is drawn; redirected, the epoch lines alone are printed."""
+    data = load("_data")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    data.Progress(4, "epoch 1/1", width=4, stream=tty).update(2)
+    assert tty.getvalue() == "\repoch 1/1 [##..] 2/4 "
+    train = load("train")  # under pytest stderr is captured, not a terminal
+    train.main(["--epochs", "1", "--limit", "200", "--hidden", "8", "--out", ""])
+    out, err = capsys.readouterr()
+    assert "[#" not in err and "\r" not in err + out
+    assert re.search(r"^epoch 1/1  train_loss [\d.]+  val_acc [\d.]+  lr \S+$", out, re.M)
+
+
+# ----------------------------------------------------------------- --help of every example
+def help_entries(text):
+    """The options of an argparse help text: ``(flag, metavar or '', help on one line)``."""
+    entries = []
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            head, _, help_ = line.strip().partition("  ")
+            entries.append([head, help_.strip()])
+        elif entries and entries[-1] and re.match(r" {3,}\S", line):
+            entries[-1][1] = f"{entries[-1][1]} {line.strip()}".strip()
+        else:
+            entries.append(None)  # a heading or a blank line ends the entry
+    return [(*(head.split(" ", 1) + [""])[:2], help_) for head, help_ in filter(None, entries)]
+
+
+@pytest.mark.parametrize("name", ["train", "plateau", "resume", "one_cycle_with_finder",
+                                  "linen_trainstate", "multi_device", "multi_host"])
+def test_help_shows_every_flag_with_its_default(load, name, capsys, monkeypatch):
+    """``--help`` (in this process: the parser runs before any work) describes every flag
+    and shows its default; the description is the docstring's first line."""
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # undone after the test:
+    module = load(name)  # multi_device.py sets it on import
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert module.__doc__.splitlines()[0] in text
+    usage = set(re.findall(r"\[(--[\w-]+)", text.split("\n\n")[0]))
+    entries = [e for e in help_entries(text) if e[0] != "-h,"]
+    assert {flag for flag, _, _ in entries} == usage and len(usage) >= 7
+    for flag, _, help_ in entries:
+        m = re.fullmatch(r"(\S.*\S) \(default: ([^()]+)\)", help_)
+        assert m, f"{name}.py --help: {flag} lacks a description or a default: {help_!r}"
+        assert len(m[1].split()) >= 2, (flag, help_)
+
+
+# ----------------------------------------------------------------- plateau.py
+def test_plateau_example(load, capsys):
+    plateau = load("plateau")
+    history = plateau.main(["--epochs", "4", "--limit", "240", "--hidden", "16",
+                            "--batch-size", "60", "--warmup-epochs", "1", "--patience", "0",
+                            "--stop-patience", "10", "--lr", "0.5"])
+    out = capsys.readouterr().out
+    assert len(history) == 4
+    assert "180 training / 60 validation images, 3 steps per epoch" in out
+    assert "epoch  train loss" in out
+    assert ("plateau(base=warmup_constant(peak=0.5, warmup_steps=3), factor=0.5, patience=0, "
+            "min_lr=1e-05, stop_patience=10)") in out
+    # warmup over the first epoch's 3 steps, then the peak; halved on every bad epoch
+    lrs = [h["lr"] for h in history]
+    assert lrs[0] == pytest.approx(0.5)
+    for prev, h in zip([0.5, *lrs[:-1]], history, strict=True):
+        assert h["lr"] == pytest.approx(prev / 2 if h["reduced"] else prev)
+    assert all(h["val_loss"] > 0 for h in history)
+    rows = re.findall(r"^ +(\d+) +([\d.]+) +([\d.]+) +([\d.]+) +(\S+)", out, re.M)
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4]
+    for (_, _, val_loss, _, lr), h in zip(rows, history, strict=True):
+        assert float(val_loss) == pytest.approx(h["val_loss"], abs=1e-4)
+        assert float(lr) == pytest.approx(h["lr"], rel=1e-2)
+
+
+def test_plateau_example_stops_early(load, capsys):
+    plateau = load("plateau")
+    # lr 5 diverges at once: no epoch after the first improves, so with stop_patience=1
+    # training ends after epoch 3 (the first plus two without improvement)
+    history = plateau.main(["--epochs", "6", "--limit", "240", "--hidden", "16",
+                            "--batch-size", "60", "--warmup-epochs", "1", "--patience", "5",
+                            "--stop-patience", "1", "--lr", "5.0"])
+    out = capsys.readouterr().out
+    assert "stopping: no improvement for 2 epochs" in out
+    assert len(history) < 6
 
 
 # ----------------------------------------------------------------- resume.py
