@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 
 from . import _checks as check
-from ._lookup import SELECT_MAX, segment, select, table
+from ._lookup import SELECT_MAX, forced_dispatch, segment, select, table
 from ._schedule import (
     Schedule,
     hyper,
@@ -91,6 +91,18 @@ def _column(values: list[Any], t: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------- join
+def dispatch(families: int, bounds: int, scalar: bool) -> str:
+    """The path ``join`` takes to evaluate its pieces (one of ``_lookup.DISPATCHES``)."""
+    how = forced_dispatch()
+    if how == "select" or (how is None and families > 1 and bounds <= SELECT_MAX):
+        return "select"
+    if families == 1 and how in (None, "gather"):
+        return "gather"
+    if scalar and how in (None, "switch"):
+        return "switch"
+    return "all"
+
+
 @schedule_class
 class join(Schedule):
     """Pieces joined in time: piece ``i`` runs from ``boundaries[i-1]`` and sees
@@ -134,12 +146,22 @@ class join(Schedule):
     def _families(self) -> tuple[_Family, ...]:
         return _families(self.schedules)
 
+    @functools.cached_property
+    def _text(self) -> str:
+        return Schedule.__repr__(self)
+
+    def __repr__(self) -> str:
+        # jax.jit and vmap take str(fn) of a callable object as its debug name: for a join
+        # of 1024 pieces that repr was 57 of 122 ms of tracing. Computed once per value.
+        return self._text
+
     def _eval(self, t: jax.Array) -> jax.Array:
         pieces, bounds = self.schedules, self.boundaries
         if len(pieces) == 1:
             return pieces[0]._eval(t)
         families = self._families
-        if len(families) > 1 and len(bounds) <= SELECT_MAX:
+        how = dispatch(len(families), len(bounds), t.ndim == 0)
+        if how == "select":
             # Few pieces of several kinds: evaluate each, select (what vmap would do anyway).
             values = [pieces[0]._eval(t)]
             values += [piece._eval(since(t, b)) for b, piece in zip(bounds, pieces[1:],
@@ -148,7 +170,7 @@ class join(Schedule):
         seg = segment(t, bounds)
         starts = table(t, (0, *bounds))
         local = t - starts[seg]
-        if len(families) == 1:
+        if how == "gather":
             return _gathered(families[0], pieces, seg, t)._eval(local)
         family_of = np.zeros(len(pieces), np.int32)
         rank_of = np.zeros(len(pieces), np.int32)
@@ -163,7 +185,7 @@ class join(Schedule):
                 local.shape, float_dtype())
 
         branches = [branch(fam) for fam in families]
-        if t.ndim == 0:  # one branch runs (under vmap, lax.switch becomes a select)
+        if how == "switch":  # one branch runs (under vmap, lax.switch becomes a select)
             return lax.switch(fid, branches, local, rank)
         values = jnp.stack([b(local, rank) for b in branches])
         return jnp.take_along_axis(values, fid[None], axis=0)[0]
