@@ -29,8 +29,9 @@ run:
 * ``dispatch 1 family``: K cosines, ``gather`` (one evaluation with gathered
   parameters) vs ``select`` (every piece evaluated, then a select chain);
 * ``dispatch 3 families``: K pieces cycling through linear, constant and
-  exponential: ``select`` vs ``switch`` (``lax.switch``, scalar steps only) vs
-  ``all`` (each family once with gathered parameters, then ``take_along_axis``).
+  exponential: ``select`` vs ``all`` (each family once with gathered parameters,
+  then one select). A ``lax.switch`` path for scalar steps was measured here and
+  removed: it lost to ``all`` at every K where it ran (RESULTS.md).
 
 The contender jaxsched picks by default is marked with ``*`` in the table.
 """
@@ -290,9 +291,9 @@ ABLATIONS: dict[str, tuple[Callable[[int, int], js.Schedule], str, tuple[str, ..
                   lambda k, scalar: ("select" if k - 1 <= _lookup.SELECT_MAX
                                      else _lookup.lookup(_bounds(k), True))),
     "dispatch 1 family": (_cosines, "dispatch", ("gather", "select"),
-                          lambda k, scalar: _join_dispatch(1, k - 1, scalar)),
-    "dispatch 3 families": (_three_families, "dispatch", ("select", "switch", "all"),
-                            lambda k, scalar: _join_dispatch(min(k, 3), k - 1, scalar)),
+                          lambda k, scalar: _join_dispatch(1, k - 1)),
+    "dispatch 3 families": (_three_families, "dispatch", ("select", "all"),
+                            lambda k, scalar: _join_dispatch(min(k, 3), k - 1)),
 }
 
 
@@ -300,10 +301,10 @@ def _bounds(k: int, n: int = 1_000_000) -> tuple[int, ...]:
     return tuple(int(b) for b in np.cumsum(lengths(k, n))[:-1])
 
 
-def _join_dispatch(families: int, bounds: int, scalar: bool) -> str:
+def _join_dispatch(families: int, bounds: int) -> str:
     from jaxsched._join import dispatch
 
-    return dispatch(families, bounds, scalar)
+    return dispatch(families, bounds)
 
 
 def _forced(schedule: js.Schedule, kind: str, choice: str) -> Callable[[Any], Any]:

@@ -23,15 +23,20 @@ import numpy as np
 
 from ._steps import float_dtype, imax, is_int, reached, stack
 
-# Up to this many boundaries, a chain of selects over the values beats an index
-# computation plus a gather on CPU (benchmarks/joins.py, "lookup ablation").
+# The numbers are from the ablation in benchmarks/joins.py (benchmarks/RESULTS.md, CPU).
+# Up to this many boundaries, a chain of selects over the values beats an index plus a
+# gather: piecewise_constant, vector of steps, K = 9 pieces 0.25 vs 0.53 ns/step (count);
+# at K = 16 it still wins for vectors (0.45 vs 0.65) but loses for a scalar step in a scan
+# (19.4 vs 12.8 ns), so the chain stops at 8.
 SELECT_MAX = 8
-# Up to this many boundaries, a fused compare-and-count beats the radix buckets.
+# Up to this many boundaries, a fused compare-and-count beats the radix buckets (join of
+# K = 32 cosines: 14.1 vs 25.2 ns/step); at 63 boundaries XLA's count costs 477 ns/step
+# against 27 for the buckets.
 COUNT_MAX = 32
 
 
 LOOKUPS = ("select", "count", "buckets", "search")
-DISPATCHES = ("select", "gather", "switch", "all")
+DISPATCHES = ("select", "gather", "all")
 # Set only by ``forced`` (the ablation in benchmarks/joins.py); the library never sets it.
 _FORCED: dict[str, str | None] = {"lookup": None, "dispatch": None}
 
@@ -42,7 +47,7 @@ def forced(*, lookup: str | None = None, dispatch: str | None = None):
 
     For the ablation in ``benchmarks/joins.py`` only: the size thresholds below pick
     the strategy everywhere else. A forced strategy that cannot apply (``gather`` for
-    pieces of several families, ``switch`` for a vector of steps, ``buckets`` for a
+    pieces of several families, ``buckets`` for a
     float step or clustered boundaries) falls back to the default choice.
 
     Args:
@@ -170,10 +175,13 @@ class _Buckets:
 
 
 # Buckets per boundary tried, sparsest first: more buckets mean fewer compares per lookup
-# and a larger (still small) table.
+# and a larger (still small) table. Not ablated: for every join of the benchmark the first
+# density already gives one boundary per bucket.
 DENSITIES = (4, 8, 16)
 # A bucket holding more boundaries than this (clustered boundaries: many short pieces,
-# then long ones) costs more compares than a binary search.
+# then long ones) costs more compares than a binary search. Not ablated (see DENSITIES);
+# the binary search is otherwise kept only for float steps and such clusters: it never won
+# for a vector of int steps (K = 1024 cosines: 34.1 vs 14.9 ns/step for the buckets).
 WIDTH_MAX = 4
 
 
