@@ -352,8 +352,8 @@ def ablation(quick: bool = False) -> list[dict[str, Any]]:
             # a scalar step inside a lax.scan
             sca = make(k, loop_n)
             loops = {c: h.build(h.scan_loop(_forced(sca, kind, c), loop_n), t0) for c in chosen}
-            h.check_same(f"{SECTION}/ablation {name} scan", {c: p.call(t0)
-                                                             for c, p in loops.items()})
+            diff = h.check_same(f"{SECTION}/ablation {name} scan",
+                                {c: p.call(t0) for c, p in loops.items()})
             loops[BASE] = h.build(h.scan_loop(0.5, loop_n), t0)
             samples = h.interleaved({c: functools.partial(p.call, t0)
                                      for c, p in loops.items()}, reps)
@@ -364,7 +364,8 @@ def ablation(quick: bool = False) -> list[dict[str, Any]]:
                              "note": "the scan of a constant: loop overhead" if c == BASE else "",
                              "n_steps": loop_n, "reps": reps,
                              "ns_per_step": round(st["median"] / loop_n * 1e9, 4),
-                             "iqr_rel": round(st["iqr_rel"], 4), **p.costs()})
+                             "iqr_rel": round(st["iqr_rel"], 4), "max_rel_diff": diff,
+                             **p.costs()})
     return rows
 
 

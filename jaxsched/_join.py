@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import anneal
 from ._lookup import SELECT_MAX, forced_dispatch, segment, select, table
 from ._schedule import (
     Schedule,
@@ -30,7 +32,7 @@ from ._schedule import (
     shift,
     static,
 )
-from ._steps import divide, fl, float_dtype, is_int, reached, since, stack, tmin
+from ._steps import divide, fl, float_dtype, is_int, reached, since, stack
 
 
 # ----------------------------------------------------------------- families
@@ -139,6 +141,10 @@ class join(Schedule):
 
     def _horizon(self) -> int | float | None:
         return shift(self.schedules[-1]._horizon(), self.boundaries[-1] if self.boundaries else 0)
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [p for start, piece in zip((0, *self.boundaries), self.schedules, strict=True)
+                for p in piece._course(offset + start)]
 
     def _handoffs(self) -> tuple[int, ...]:
         out = list(self.boundaries)
@@ -265,9 +271,12 @@ class warmup(Schedule):
     def _handoffs(self) -> tuple[int, ...]:
         return tuple(self.steps + b for b in self.schedule._handoffs())
 
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [(offset, self), *self.schedule._course(offset + self.steps)]
+
     def _eval(self, t: jax.Array) -> jax.Array:
         target = self.schedule._eval(jnp.zeros((), t.dtype))
-        ramp = self.start + (target - self.start) * fl(tmin(t, self.steps)) / fl(self.steps)
+        ramp = anneal(self.start, target, t, self.steps, shape.linear, hold=False)
         return jnp.where(reached(t, self.steps), self.schedule._eval(since(t, self.steps)), ramp)
 
 

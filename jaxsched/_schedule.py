@@ -62,12 +62,38 @@ def schedule_class(cls: type) -> type:
     see every constructor's real parameters.
     """
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=True)(cls)
+    cls.__init__ = _explained(cls, cls.__init__)
     fields = dataclasses.fields(cls)
     data = [f.name for f in fields if f.metadata.get("data", False)]
     meta = [f.name for f in fields if not f.metadata.get("data", False)]
     jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def _explained(cls: type, init: Callable) -> Callable:
+    """``init``, with Python's raw signature errors ("got an unexpected keyword argument")
+    replaced by the messages ``parse`` and ``from_config`` give: the constructor's name,
+    "did you mean", and a hint when an optax optimizer was passed first, PyTorch style."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            name = cls.__name__
+            problem = call_error(name, cls, args, kwargs)
+            if problem is None:
+                raise  # a field's own check: already in the user's words
+            message = problem[0]
+            if any(check.is_optimizer(a) for a in (*args, *kwargs.values())):
+                message += (" An optax optimizer was passed: jaxsched schedules take the "
+                            "learning rate, not the optimizer (the optimizer takes the "
+                            f"schedule: optax.inject_hyperparams(optax.sgd)(learning_rate="
+                            f"{name}(...))).")
+            raise TypeError(message) from None
+
+    return __init__
 
 
 class Schedule:
@@ -140,6 +166,11 @@ class Schedule:
         """Global steps where one joined piece hands over to the next."""
         return ()
 
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        """The pieces of the course in time order, as ``(global start, piece)``; a schedule
+        that is not a composition in time is one piece (used by ``js.extend``)."""
+        return [(offset, self)]
+
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
         args = []
@@ -174,6 +205,37 @@ class Schedule:
         return add(other, self)
 
 
+class StatefulSchedule:
+    """A schedule whose value also depends on state carried in the optimizer state.
+
+    It follows optax's ``StatefulSchedule`` protocol, which ``optax.inject_hyperparams``
+    understands: ``init()`` gives the state, ``update(state, **extra_args)`` advances it
+    by one optimizer update and ``__call__(state)`` gives the value of the next update.
+    It is not a function of the step, so it is not a ``Schedule`` and is never called
+    with a step; it cannot be composed in time (``join``) either: compose the schedule
+    inside it. Like a ``Schedule`` it is a frozen pytree dataclass that prints as the call
+    that built it, compares by value, and round-trips through ``parse`` and
+    ``to_config``/``from_config``; ``describe`` and ``plot`` show what can be known
+    before training, its ``_preview()`` (e.g. a plateau's base schedule).
+    """
+
+    def init(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, **extra_args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def _preview(self) -> tuple[Schedule, str]:  # pragma: no cover - abstract
+        """``(the stateless schedule it starts from, a note on what the state changes)``."""
+        raise NotImplementedError
+
+    __repr__ = Schedule.__repr__
+    to_config = Schedule.to_config
+
+
 class Recipe(Schedule):
     """A schedule defined by the composition ``_build()`` returns (package-internal base).
 
@@ -192,11 +254,21 @@ class Recipe(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         return self._inner._eval(t)
 
+    def _built(self) -> Schedule | None:
+        """The composition, or None for a recipe that evaluates by itself (its own ``_eval``)."""
+        return None if type(self)._build is Recipe._build else self._inner
+
     def _horizon(self) -> int | float | None:
-        return self._inner._horizon()
+        inner = self._built()
+        return Schedule._horizon(self) if inner is None else inner._horizon()
 
     def _handoffs(self) -> tuple[int, ...]:
-        return self._inner._handoffs()
+        inner = self._built()
+        return () if inner is None else inner._handoffs()
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        inner = self._built()
+        return [(offset, self)] if inner is None else inner._course(offset)
 
 
 def shift(h: int | float | None, by: int) -> int | float | None:
@@ -348,7 +420,10 @@ Numbers = Literal["constant", "keep", "refuse"]
 
 
 def is_stateful(value: Any) -> bool:
-    """An optax ``StatefulSchedule`` (``init``/``update``/``__call__``), e.g. ``js.plateau``."""
+    """A stateful schedule: a ``StatefulSchedule`` (``js.plateau``) or any object following
+    optax's protocol (``init``/``update``/``__call__``)."""
+    if isinstance(value, StatefulSchedule):
+        return True
     return (not isinstance(value, Schedule) and callable(getattr(value, "init", None))
             and callable(getattr(value, "update", None)) and callable(value))
 

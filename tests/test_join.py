@@ -70,7 +70,8 @@ def test_scalar_jit_evaluates_each_family_once():
     kinds = [js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)]
     many = js.join([kinds[i % 3] for i in range(12)], [10 * (i + 1) for i in range(11)])
     jaxpr = str(jax.make_jaxpr(many)(jnp.int32(3)))
-    assert "cond[" not in jaxpr and jaxpr.count(" cos ") == 1 and "select_n" in jaxpr
+    assert "cond[" not in jaxpr and "select_n" in jaxpr
+    assert jaxpr.count(" cos ") + jaxpr.count(" sin ") == 1  # the cosine family runs once
     np.testing.assert_allclose([float(jax.jit(many)(jnp.int32(t))) for t in (5, 15, 25, 40)],
                                [0.5, float(r_cosine(1.0, 0.0, 20)(5)), 0.5 * 0.9**5, 1.0],
                                rtol=1e-5)
