@@ -8,6 +8,7 @@ curve holds its end value after its ``steps``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -126,25 +127,25 @@ class polynomial(Schedule):
 
 @schedule_class
 class exponential(Schedule):
-    """Exponential decay (or growth): ``lr(t) = start * gamma ** (t / every)``.
+    """Exponential decay (or growth): ``lr(t) = start * gamma ** (t / period)``.
 
-    With ``staircase=True`` the exponent is ``floor(t / every)`` (decided in
+    With ``staircase=True`` the exponent is ``floor(t / period)`` (decided in
     integer arithmetic for integer steps). ``end``, if given, bounds the value:
     a floor when ``gamma < 1``, a ceiling when ``gamma > 1``.
-    Equals ``optax.exponential_decay(start, every, gamma, staircase=staircase, end_value=end)``.
+    Equals ``optax.exponential_decay(start, period, gamma, staircase=staircase, end_value=end)``.
 
     >>> import jaxsched as js
-    >>> s = js.exponential(1.0, 0.5, every=10, staircase=True)
+    >>> s = js.exponential(1.0, 0.5, period=10, staircase=True)
     >>> print(f"{s(9):.3f} {s(10):.3f} {s(25):.3f}")
     1.000 0.500 0.250
     """
 
     start: Any = hyper(check.lr)
     gamma: Any = hyper(check.positive)
-    every: int = static(check.positive_int, default=1)
+    period: int = static(check.positive_int, default=1)
     staircase: bool = static(check.flag, default=False)
     end: Any = hyper(check.optional(check.lr), default=None)
-    _gather = ("start", "gamma", "every", "end")
+    _gather = ("start", "gamma", "period", "end")
 
     def _check(self) -> None:
         start, gamma, end = self.start, self.gamma, self.end
@@ -157,13 +158,13 @@ class exponential(Schedule):
                                  f"`end` is a ceiling and must be >= start={start!r}, got {end!r}.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        every, gamma = self.every, self.gamma
+        period, gamma = self.period, self.gamma
         if not self.staircase:
-            k = fl(t) / fl(every)
-        elif isinstance(every, int):
-            k, _ = divide(t, every)
+            k = fl(t) / fl(period)
+        elif isinstance(period, int):
+            k, _ = divide(t, period)
         else:  # gathered by a join: a column of step counts
-            k = t // every
+            k = t // period
         # exp(k log gamma) rather than gamma ** k: one transcendental instead of pow's two.
         log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
         value = self.start * jnp.exp(fl(k) * log_gamma)
@@ -191,7 +192,7 @@ class multistep(Schedule):
     """
 
     start: Any = hyper(check.lr)
-    milestones: tuple[int, ...] = static(check.sorted_ints())
+    milestones: Sequence[int] = static(check.sorted_ints())
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _horizon(self) -> None:
@@ -221,8 +222,8 @@ class piecewise_constant(Schedule):
     1.0 0.5 0.1
     """
 
-    values: tuple[Any, ...] = hyper(check.lrs)
-    boundaries: tuple[int, ...] = static(check.sorted_ints())
+    values: Sequence[Any] = hyper(check.lrs)
+    boundaries: Sequence[int] = static(check.sorted_ints())
 
     def _check(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:
@@ -241,8 +242,8 @@ class interpolate(Schedule):
     """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
 
     Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
-    ``kind='linear'``: ``v0 + (v1 - v0) * p``;
-    ``kind='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
+    ``shape='linear'``: ``v0 + (v1 - v0) * p``;
+    ``shape='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
     Knot steps are static, strictly increasing ints and the values are plain
     numbers (scale the whole curve by a traced factor to sweep it).
 
@@ -252,8 +253,8 @@ class interpolate(Schedule):
     0.50 0.50 0.00
     """
 
-    knots: tuple[tuple[int, float], ...] = static()
-    kind: str = static(check.one_of("linear", "cosine"), default="linear")
+    knots: Sequence[tuple[int, float]] = static()
+    shape: str = static(check.one_of("linear", "cosine"), default="linear")
 
     def _check(self) -> None:
         fn = "interpolate"
@@ -277,7 +278,7 @@ class interpolate(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
         values = tuple(k[1] for k in self.knots)
-        blend = shape.cosine if self.kind == "cosine" else shape.linear
+        blend = shape.cosine if self.shape == "cosine" else shape.linear
         if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
             blends = [anneal(v0, v1, since(t, s0), s1 - s0, blend)
                       for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
@@ -335,44 +336,54 @@ class inverse_sqrt(Schedule):
 
 @schedule_class
 class cyclic(Schedule):
-    """Cyclical learning rate between ``low`` and ``high`` (Smith, 2017).
+    """Cyclical learning rate between ``start`` and ``peak`` (Smith, 2017).
 
-    A cycle is ``step_size_up`` steps rising from ``low`` to ``high`` then
-    ``step_size_down`` (default: ``step_size_up``) falling back. With cycle index
+    A cycle is ``up_steps`` steps rising from ``start`` to ``peak`` then
+    ``down_steps`` (default: ``up_steps``) falling back. With cycle index
     ``c = t // (up + down)`` and position ``x = t - c * (up + down)``:
-    ``lr(t) = low + (high - low) * h(x) * s``, ``h = x / up`` while ``x <= up``
-    else ``(up + down - x) / down``, and ``s`` is 1 (``'triangular'``),
+    ``lr(t) = start + (peak - start) * h(x) * s``, ``h = x / up`` while ``x <= up``
+    else ``(up + down - x) / down``, and ``s`` is 1 (``policy='triangular'``),
     ``0.5 ** c`` (``'triangular2'``) or ``gamma ** t`` (``'exp_range'``).
     Equals PyTorch's ``CyclicLR`` (``scale_mode`` as PyTorch picks for each mode).
 
+    Args:
+      start: the value at the bottom of each cycle (step 0).
+      peak: the value at the top of each cycle.
+      up_steps: the length of the rise, a positive int.
+      down_steps: the length of the fall (default: ``up_steps``).
+      policy: how the height changes from cycle to cycle: ``'triangular'`` (it
+        does not), ``'triangular2'`` (halved every cycle) or ``'exp_range'``
+        (times ``gamma ** t``).
+      gamma: the per-step multiplier of ``'exp_range'``, > 0.
+
     >>> import jaxsched as js
-    >>> s = js.cyclic(0.1, 1.0, step_size_up=10)
+    >>> s = js.cyclic(0.1, 1.0, up_steps=10)
     >>> print(f"{s(0):.2f} {s(5):.2f} {s(10):.2f} {s(15):.2f} {s(20):.2f}")
     0.10 0.55 1.00 0.55 0.10
     """
 
     _long_rise = True
-    low: Any = hyper(check.lr)
-    high: Any = hyper(check.lr)
-    step_size_up: int = static(check.positive_int)
-    step_size_down: int | None = static(check.optional(check.positive_int), default=None)
-    mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
-                       default="triangular")
+    start: Any = hyper(check.lr)
+    peak: Any = hyper(check.lr)
+    up_steps: int = static(check.positive_int)
+    down_steps: int | None = static(check.optional(check.positive_int), default=None)
+    policy: str = static(check.one_of("triangular", "triangular2", "exp_range"),
+                         default="triangular")
     gamma: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        up = self.step_size_up
-        down = self.step_size_down if self.step_size_down is not None else up
+        up = self.up_steps
+        down = self.down_steps if self.down_steps is not None else up
         total = up + down
         c, x = divide(t, total)
         h = jnp.where(x <= up, fl(x) / up, fl(total - x) / down)
-        if self.mode == "triangular2":
+        if self.policy == "triangular2":
             h = h * 0.5 ** fl(c)
-        elif self.mode == "exp_range":
+        elif self.policy == "exp_range":
             gamma = self.gamma
             log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
             h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
-        return self.low + (self.high - self.low) * h
+        return self.start + (self.peak - self.start) * h
 
 
 @schedule_class

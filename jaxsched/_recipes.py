@@ -165,35 +165,65 @@ class warmup_polynomial(_RunRecipe):
 
 
 @schedule_class
-class wsd(Recipe):
+class wsd(_RunRecipe):
     """Warmup-stable-decay: linear warmup to ``peak``, hold it, then a short decay to ``end``.
 
-    Phases: ``[0, w)`` linear ``start -> peak``; ``[w, w + stable_steps)`` constant
-    ``peak``; then ``decay_steps`` of ``decay`` (``'linear'``, ``'cosine'`` or
-    ``'1-sqrt'``: ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the
-    decay done), then ``end``. The recipe of MiniCPM / "Scaling Laws and
-    Compute-Optimal Training Beyond Fixed Training Durations" (Hägele et al., 2024).
-    With ``start=end`` it equals Hugging Face's ``get_wsd_schedule`` (linear warmup,
-    ``min_lr_ratio=end/peak``), which warms up from the floor.
+    With ``w = warmup_steps``, ``d = decay_steps`` and ``T = total_steps``: ``[0, w)``
+    linear ``start -> peak``; ``[w, T - d)`` constant ``peak`` (the stable phase, as long
+    as the run leaves it); ``[T - d, T)`` the decay ``peak -> end`` of the given
+    ``shape`` (``'linear'``, ``'cosine'`` or ``'1-sqrt'``:
+    ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the decay done), then
+    ``end``. The recipe of MiniCPM / "Scaling Laws and Compute-Optimal Training Beyond
+    Fixed Training Durations" (Hägele et al., 2024). With ``start=end`` it equals Hugging
+    Face's ``get_wsd_schedule`` (linear warmup, ``min_lr_ratio=end/peak``), which warms up
+    from the floor.
+
+    Args:
+      peak: the value held in the stable phase.
+      total_steps: the whole run's length, warmup and decay included.
+      warmup_steps: the warmup's length: an int >= 0, or a float in (0, 1) for a
+        fraction of ``total_steps`` (``math.ceil(fraction * total_steps)`` steps).
+      decay_steps: the final decay's length: a positive int, or a fraction of the run.
+      start: the value at step 0 (the warmup's first value).
+      end: the value the decay ends at, held afterwards.
+      shape: the decay's shape: ``'linear'``, ``'cosine'`` or ``'1-sqrt'``.
+
+    Raises:
+      ValueError: if ``total_steps < warmup_steps + decay_steps``.
 
     >>> import jaxsched as js
-    >>> s = js.wsd(1.0, warmup_steps=10, stable_steps=80, decay_steps=10)
+    >>> s = js.wsd(1.0, total_steps=100, warmup_steps=10, decay_steps=10)
     >>> print(f"{s(5):.2f} {s(50):.2f} {s(95):.2f} {s(100):.2f}")
     0.50 1.00 0.50 0.00
     """
 
     peak: Any = hyper(check.lr)
-    warmup_steps: int = static(check.nonneg_int)
-    stable_steps: int = static(check.nonneg_int)
-    decay_steps: int = static(check.positive_int)
-    end: Any = hyper(check.lr, default=0.0)
-    decay: str = static(check.one_of(*DECAYS), default="linear")
+    total_steps: int = static(check.positive_int)
+    warmup_steps: int | float = static(check.steps_or_fraction)
+    decay_steps: int | float = static(check.steps_or_fraction)
     start: Any = hyper(check.lr, default=0.0)
+    end: Any = hyper(check.lr, default=0.0)
+    shape: str = static(check.one_of(*DECAYS), default="linear")
+
+    @property
+    def _decay(self) -> int:
+        return check.resolve_steps(self.decay_steps, self.total_steps)
+
+    def _check(self) -> None:
+        w, d, n = self._warmup, self._decay, self.total_steps
+        if d < 1:
+            raise ValueError(f"wsd: `decay_steps` must be a positive int or a fraction in (0, 1),"
+                             f" got {self.decay_steps!r}.")
+        if n < w + d:
+            raise ValueError(f"wsd: needs total_steps >= warmup_steps + decay_steps (the stable "
+                             f"phase fills the rest), got total_steps={n}, warmup_steps={w}, "
+                             f"decay_steps={d}.")
 
     def _build(self) -> Schedule:
-        phases = ((self.warmup_steps, lambda n: linear(self.start, self.peak, n)),
-                  (self.stable_steps, lambda n: constant(self.peak)),
-                  (self.decay_steps, lambda n: DECAYS[self.decay](self.peak, self.end, n)))
+        w, d = self._warmup, self._decay
+        phases = ((w, lambda n: linear(self.start, self.peak, n)),
+                  (self.total_steps - w - d, lambda n: constant(self.peak)),
+                  (d, lambda n: DECAYS[self.shape](self.peak, self.end, n)))
         pieces, bounds, at = [], [], 0
         for length, make in phases:
             if length:
@@ -204,7 +234,7 @@ class wsd(Recipe):
         return join(pieces, bounds)
 
 
-_ANNEAL = {"cos": cosine, "linear": linear}
+_SHAPES = {"cosine": cosine, "linear": linear}
 
 
 class _OneCycleShape(Recipe):
@@ -231,9 +261,9 @@ class _OneCycleShape(Recipe):
         return up
 
 
-def _one_cycle_build(anneal: str, total: int, up: int, three_phase: bool,
+def _one_cycle_build(shape: str, total: int, up: int, three_phase: bool,
                      low: Any, high: Any, last: Any) -> Schedule:
-    curve = _ANNEAL[anneal]
+    curve = _SHAPES[shape]
     if three_phase:
         return join([curve(low, high, up), curve(high, low, up), curve(low, last, total - 2 * up)],
                     [up, 2 * up])
@@ -247,11 +277,11 @@ class one_cycle(_OneCycleShape):
 
     With ``u = int(pct_start * total_steps)``: ``[0, u)`` anneals
     ``initial -> peak``, then ``[u, total_steps)`` anneals ``peak -> final``
-    (``anneal='cos'`` or ``'linear'``), and ``final`` holds afterwards.
+    (``shape='cosine'`` or ``'linear'``), and ``final`` holds afterwards.
     ``three_phase=True``: ``initial -> peak`` on ``[0, u)``, ``peak -> initial`` on
     ``[u, 2u)``, ``initial -> final`` on ``[2u, total_steps)``.
     Equals ``optax.cosine_onecycle_schedule(total_steps, peak, pct_start, div_factor,
-    final_div_factor)`` for ``anneal='cos'``. PyTorch's ``OneCycleLR`` ends its phases one
+    final_div_factor)`` for ``shape='cosine'``. PyTorch's ``OneCycleLR`` ends its phases one
     step earlier (at ``pct_start * total_steps - 1``): ``jaxsched.pytorch.OneCycleLR``
     reproduces that convention.
 
@@ -266,12 +296,12 @@ class one_cycle(_OneCycleShape):
     pct_start: float = static(check.fraction, default=0.3)
     div_factor: Any = hyper(check.positive, default=25.0)
     final_div_factor: Any = hyper(check.positive, default=1e4)
-    anneal: str = static(check.one_of(*_ANNEAL), default="cos")
+    shape: str = static(check.one_of(*_SHAPES), default="cosine")
     three_phase: bool = static(check.flag, default=False)
 
     def _build(self) -> Schedule:
         initial = self.peak / self.div_factor
-        return _one_cycle_build(self.anneal, self.total_steps, self._up, self.three_phase,
+        return _one_cycle_build(self.shape, self.total_steps, self._up, self.three_phase,
                                 initial, self.peak, initial / self.final_div_factor)
 
 
@@ -281,7 +311,7 @@ class one_cycle_momentum(_OneCycleShape):
 
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
     max_momentum`` while it falls (``three_phase``: then held at ``max_momentum``).
-    Same phase lengths and ``anneal`` as ``one_cycle(total_steps, pct_start)``.
+    Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``.
     Use it with ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
 
     >>> import jaxsched as js
@@ -294,12 +324,12 @@ class one_cycle_momentum(_OneCycleShape):
     pct_start: float = static(check.fraction, default=0.3)
     base_momentum: Any = hyper(check.lr, default=0.85)
     max_momentum: Any = hyper(check.lr, default=0.95)
-    anneal: str = static(check.one_of(*_ANNEAL), default="cos")
+    shape: str = static(check.one_of(*_SHAPES), default="cosine")
     three_phase: bool = static(check.flag, default=False)
 
     def _build(self) -> Schedule:
         hi, lo = self.max_momentum, self.base_momentum
-        return _one_cycle_build(self.anneal, self.total_steps, self._up, self.three_phase,
+        return _one_cycle_build(self.shape, self.total_steps, self._up, self.three_phase,
                                 hi, lo, hi)
 
 
@@ -307,12 +337,23 @@ class one_cycle_momentum(_OneCycleShape):
 class sgdr(Recipe):
     """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017).
 
-    Cycle ``i`` lasts ``period * period_mult ** i`` steps: an optional linear
-    warmup from ``end`` over the first ``warmup_steps`` (stretched with the cycle),
-    then a cosine from ``end + (start - end) * decay ** i`` down to ``end``. The
-    floor ``end`` is never decayed (timm's ``cycle_decay``). With
-    ``warmup_steps=0, decay=1`` equals PyTorch's ``CosineAnnealingWarmRestarts(T_0=period,
-    T_mult=period_mult, eta_min=end)`` stepped per update.
+    Cycle ``i`` lasts ``L_i = period * period_mult ** i`` steps and has the top
+    ``top_i = end + (peak - end) * cycle_decay ** i``. With ``u`` the step within the
+    cycle and ``w_i`` the cycle's warmup (``warmup_steps`` stretched with the cycle):
+    ``lr = end + (top_i - end) * u / w_i`` while ``u < w_i`` (a linear warmup from
+    ``end``), then ``end + (top_i - end) * (1 + cos(pi * (u - w_i) / (L_i - w_i))) / 2``.
+    The floor ``end`` is never decayed (timm's ``cycle_decay``). With
+    ``warmup_steps=0, cycle_decay=1`` equals PyTorch's
+    ``CosineAnnealingWarmRestarts(T_0=period, T_mult=period_mult, eta_min=end)`` stepped
+    per update.
+
+    Args:
+      peak: the top of the first cycle (the value at step 0 without warmup).
+      period: the first cycle's length, a positive int.
+      period_mult: each cycle is this many times longer than the one before (int >= 1).
+      end: the floor every cycle decays to (<= peak).
+      cycle_decay: the multiplier of each cycle's height over the floor, > 0.
+      warmup_steps: the warmup at the start of the first cycle (< period).
 
     >>> import jaxsched as js
     >>> s = js.sgdr(1.0, period=100, period_mult=2)
@@ -320,26 +361,26 @@ class sgdr(Recipe):
     0.50 1.00 0.50
     """
 
-    start: Any = hyper(check.lr)
+    peak: Any = hyper(check.lr)
     period: int = static(check.positive_int)
     period_mult: int = static(check.positive_int, default=1)
     end: Any = hyper(check.lr, default=0.0)
-    decay: Any = hyper(check.positive, default=1.0)
+    cycle_decay: Any = hyper(check.positive, default=1.0)
     warmup_steps: int = static(check.nonneg_int, default=0)
 
     def _check(self) -> None:
-        start, end = self.start, self.end
-        if isinstance(start, float) and isinstance(end, float) and end > start:
-            raise ValueError(f"sgdr: needs end <= start, got start={start!r}, end={end!r}.")
+        peak, end = self.peak, self.end
+        if isinstance(peak, float) and isinstance(end, float) and end > peak:
+            raise ValueError(f"sgdr: needs end <= peak, got peak={peak!r}, end={end!r}.")
         if self.warmup_steps >= self.period:
             raise ValueError(f"sgdr: needs warmup_steps < period, got warmup_steps="
                              f"{self.warmup_steps}, period={self.period}.")
 
     def _build(self) -> Schedule:
-        height = self.start - self.end
+        height = self.peak - self.end
         w = self.warmup_steps
         cycle = _warm(cosine(height, 0.0, self.period - w), w, 0.0)
-        restarts = repeat(cycle, self.period, self.period_mult, self.decay)
+        restarts = repeat(cycle, self.period, self.period_mult, self.cycle_decay)
         if isinstance(self.end, float) and self.end == 0.0:
             return restarts
         return restarts + self.end

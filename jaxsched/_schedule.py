@@ -517,7 +517,7 @@ class wrap(Schedule):
     0.500
     """
 
-    fn: Callable[[jax.Array], jax.Array] = static()
+    fn: Callable[..., Any] = static()
     name: str | None = static(default=None, compare=False)
 
     def __post_init__(self) -> None:

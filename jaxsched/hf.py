@@ -424,7 +424,8 @@ class get_wsd_schedule(Recipe):  # noqa: N801
     * after: ``r``.
 
     The LR is ``lr * f``. With a linear warmup and ``num_cycles=0.5`` this is
-    ``js.wsd(lr, w, s, d, end=r * lr, start=r * lr, decay=decay_type)``. HF's
+    ``js.wsd(lr, total_steps=w + s + d, warmup_steps=w, decay_steps=d, start=r * lr,
+    end=r * lr, shape=decay_type)``. HF's
     quirks, reproduced: the warmup starts from ``r * lr``, not 0; ``num_cycles=1``
     climbs back to ``lr`` and then drops to the floor. If both
     ``num_training_steps`` and ``num_stable_steps`` are given, HF uses

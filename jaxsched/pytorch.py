@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -196,7 +196,7 @@ class StepLR(_Torch):
     """Multiplies the LR by ``gamma`` every ``step_size`` steps.
 
     ``lr(t) = lr * gamma ** (t // step_size)``: ``js.exponential(lr, gamma,
-    every=step_size, staircase=True)``.
+    period=step_size, staircase=True)``.
 
     Differences from PyTorch, all in validation: ``step_size`` must be a
     positive int (PyTorch fails with ``ZeroDivisionError`` at the first step for
@@ -216,7 +216,7 @@ class StepLR(_Torch):
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
-        return exponential(self.lr, self.gamma, every=self.step_size, staircase=True)
+        return exponential(self.lr, self.gamma, period=self.step_size, staircase=True)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         return jnp.where(e % self.step_size == 0, x * self.gamma, x)
@@ -244,7 +244,7 @@ class MultiStepLR(_Torch):
     """
 
     lr: Any = hyper(check.lr)
-    milestones: tuple[int, ...] = static(_milestones)
+    milestones: Sequence[int] = static(_milestones)
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
@@ -633,8 +633,8 @@ class SequentialLR(_Torch):
     0.010 0.100 0.000
     """
 
-    schedulers: tuple[Any, ...] = hyper(_members)
-    milestones: tuple[int, ...] = static(_sorted_milestones)
+    schedulers: Sequence[Any] = hyper(_members)
+    milestones: Sequence[int] = static(_sorted_milestones)
     _multiplicative: ClassVar[bool] = False
 
     def _check(self) -> None:
@@ -690,7 +690,7 @@ class ChainedScheduler(_Torch):
     0.0500 0.0405 0.0656
     """
 
-    schedulers: tuple[Any, ...] = hyper(_members)
+    schedulers: Sequence[Any] = hyper(_members)
     _multiplicative: ClassVar[bool] = False
 
     def _check(self) -> None:
@@ -716,7 +716,7 @@ class ChainedScheduler(_Torch):
 class _chain(Schedule):
     """ChainedScheduler by PyTorch's step rules: ``x_t = step_n(...step_1(x_{t-1}, t)...)``."""
 
-    schedulers: tuple[Any, ...] = hyper()
+    schedulers: Sequence[Any] = hyper()
 
     def _eval(self, t: jax.Array) -> jax.Array:
         subs = self.schedulers
@@ -755,7 +755,7 @@ class _cycle_scale(Schedule):
 class CyclicLR(Recipe):
     """The cyclical learning rate of PyTorch's ``CyclicLR`` (Smith, 2017).
 
-    ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)``:
+    ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, policy=mode, gamma=gamma)``:
     a cycle rises from ``base_lr`` to ``max_lr`` in ``step_size_up`` steps and
     falls back in ``step_size_down`` (default ``step_size_up``); the height is
     scaled by 1 (``'triangular'``), ``0.5 ** cycle`` (``'triangular2'``) or
@@ -796,7 +796,7 @@ class CyclicLR(Recipe):
     def _curve(self, low: Any, high: Any) -> Schedule:
         up, down = self.step_size_up, self.step_size_down
         if self.scale_fn is None:
-            return cyclic(low, high, up, down, mode=self.mode, gamma=self.gamma)
+            return cyclic(low, high, up, down, policy=self.mode, gamma=self.gamma)
         scale = _cycle_scale(self.scale_fn, up + (up if down is None else down), self.scale_mode)
         return cyclic(0.0, 1.0, up, down) * scale * (high - low) + low
 

@@ -747,12 +747,12 @@ def test_stop_patience_shorter_than_two_patiences_warns():
 def test_repr_config_equality_pickle():
     p = js.plateau(js.warmup_constant(1e-3, warmup_steps=500), factor=0.5, patience=3,
                    min_lr=1e-6)
-    assert repr(p) == ("plateau(base=warmup_constant(peak=0.001, warmup_steps=500), factor=0.5, "
+    assert repr(p) == ("plateau(schedule=warmup_constant(peak=0.001, warmup_steps=500), factor=0.5, "
                        "patience=3, min_lr=1e-06)")
-    assert repr(js.plateau(0.1)) == "plateau(base=0.1)"
+    assert repr(js.plateau(0.1)) == "plateau(schedule=0.1)"
     q = js.plateau(0.1, mode="max", threshold_mode="abs", axis_name=("a", "b"), every=4,
                    rel_margin="pytorch", cooldown=2)
-    assert repr(q) == ("plateau(base=0.1, mode='max', threshold_mode='abs', cooldown=2, every=4, "
+    assert repr(q) == ("plateau(schedule=0.1, mode='max', threshold_mode='abs', cooldown=2, every=4, "
                        "axis_name=['a', 'b'], rel_margin='pytorch')")
     for x in (p, q):
         assert js.from_config(json.loads(json.dumps(x.to_config()))) == x
