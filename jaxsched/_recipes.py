@@ -50,6 +50,18 @@ class warmup_cosine(_RunRecipe):
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the floor the cosine reaches at ``total_steps`` and holds, >= 0 (may be
+        traced); default 0.0.
+      exponent: the power of the cosine factor, a real number > 0 (may be traced); the
+        default 1.0 is the plain cosine (see ``js.cosine``).
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
@@ -87,6 +99,16 @@ class warmup_linear(_RunRecipe):
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the value reached at ``total_steps`` and held, >= 0 (may be traced);
+        default 0.0.
+
     >>> import jaxsched as js
     >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(60):.2f} {s(110):.2f}")
@@ -114,6 +136,13 @@ class warmup_constant(Recipe):
     With ``start=0`` equals ``optax.warmup_constant_schedule`` and Hugging Face's
     ``get_constant_schedule_with_warmup``.
 
+    Args:
+      peak: the value reached at the end of the warmup and held, a real number >= 0
+        (may be traced).
+      warmup_steps: the warmup's length in steps, an int >= 0 (static); 0 is the
+        constant ``peak``.
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+
     >>> import jaxsched as js
     >>> s = js.warmup_constant(1.0, warmup_steps=4)
     >>> print(f"{s(1):.2f} {s(4):.2f} {s(1000):.2f}")
@@ -139,6 +168,18 @@ class warmup_polynomial(_RunRecipe):
     ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the value reached at ``total_steps`` and held, >= 0 (may be traced);
+        default 0.0.
+      power: the power of the decay's remaining fraction, a real number > 0 (may be
+        traced); the default 1.0 is linear.
 
     >>> import jaxsched as js
     >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
@@ -285,6 +326,20 @@ class one_cycle(_OneCycleShape):
     step earlier (at ``pct_start * total_steps - 1``): ``jaxsched.pytorch.OneCycleLR``
     reproduces that convention.
 
+    Args:
+      peak: the top of the cycle, reached at step ``int(pct_start * total_steps)``, a
+        real number >= 0 (may be traced).
+      total_steps: the whole run's length in steps, a positive int (static).
+      pct_start: the rising phase's fraction of ``total_steps`` (floored to whole
+        steps), a float in (0, 1); default 0.3.
+      div_factor: ``start = peak / div_factor``, a real number > 0 (may be traced);
+        default 25.
+      final_div_factor: the final value is ``start / final_div_factor``, a real number
+        > 0 (may be traced); default 1e4.
+      shape: the curve of each phase: ``'cosine'`` (the default) or ``'linear'``.
+      three_phase: if True, rise, fall back to ``start``, then anneal to the final
+        value; default False (rise, then anneal).
+
     >>> import jaxsched as js
     >>> s = js.one_cycle(peak=1.0, total_steps=100, pct_start=0.3)
     >>> print(f"{s(0):.3f} {s(30):.3f} {s(100):.6f}")
@@ -313,6 +368,19 @@ class one_cycle_momentum(_OneCycleShape):
     max_momentum`` while it falls (``three_phase``: then held at ``max_momentum``).
     Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``.
     Use it with ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
+
+    Args:
+      total_steps: the whole run's length in steps, a positive int (static); the same
+        as ``one_cycle``'s.
+      pct_start: the fraction of ``total_steps`` during which the LR rises (the
+        momentum falls), floored to whole steps, a float in (0, 1); default 0.3.
+      base_momentum: the low value, reached while the LR peaks, a real number >= 0
+        (may be traced); default 0.85.
+      max_momentum: the high value, at step 0 and at the end, a real number >= 0 (may
+        be traced); default 0.95.
+      shape: the curve of each phase: ``'cosine'`` (the default) or ``'linear'``.
+      three_phase: if True, fall, rise back to ``max_momentum``, then hold it, as
+        ``one_cycle(three_phase=True)``; default False.
 
     >>> import jaxsched as js
     >>> m = js.one_cycle_momentum(total_steps=100)
