@@ -291,8 +291,9 @@ class interpolate(Schedule):
     """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
 
     Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
-    ``shape='linear'``: ``v0 + (v1 - v0) * p``;
-    ``shape='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
+    ``lr(t) = v0 + (v1 - v0) * p`` (``shape='linear'``) or
+    ``lr(t) = v1 + (v0 - v1) * (1 + cos(pi * p)) / 2`` (``shape='cosine'``); the first
+    knot's value before it and the last knot's value from the last knot on.
     Knot steps are static, strictly increasing ints and the values are plain
     numbers (scale the whole curve by a traced factor to sweep it).
 

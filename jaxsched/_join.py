@@ -225,6 +225,12 @@ class repeat(Schedule):
     steps spans the whole longer cycle, as in SGDR / ``CosineAnnealingWarmRestarts``.
     Cycle boundaries are decided in integer arithmetic.
 
+    With ``p = period``, ``m = period_mult`` and cycle ``i`` starting at step
+    ``S_i = p * (1 + m + ... + m ** (i - 1))`` (``S_0 = 0``):
+    ``lr(t) = cycle_decay ** i * schedule((t - S_i) / m ** i)`` for
+    ``S_i <= t < S_i + p * m ** i`` (with ``m = 1``: ``i = t // p`` and
+    ``schedule(t % p)``, in integers).
+
     Args:
       schedule: the schedule played in each cycle, seeing the step within the cycle
         (a schedule, a jnp-traceable function of the step or a number).
@@ -305,6 +311,8 @@ class warmup(Schedule):
 @schedule_class
 class clip(Schedule):
     """``schedule`` clipped to ``[min, max]`` (either bound may be None).
+
+    ``lr(t) = minimum(maximum(schedule(t), min), max)``, a bound that is None left out.
 
     Args:
       schedule: the schedule to clip (a schedule, a jnp-traceable function of the step

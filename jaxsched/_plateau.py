@@ -194,7 +194,7 @@ class plateau(StatefulSchedule):
     """A learning rate that drops by ``factor`` when a metric stops improving.
 
     A stateful schedule for ``optax.inject_hyperparams``. The learning rate of
-    update ``t`` is ``max(s(t) * scale, min(min_lr, s(t)))``: ``s`` is ``schedule``,
+    update ``t`` is ``lr(t) = max(s(t) * scale, min(min_lr, s(t)))``: ``s`` is ``schedule``,
     any schedule (warmup, cosine, ...) or a float, and ``scale`` starts at 1. An
     evaluation with metric ``m`` (``mode='min'``) is an improvement when
     ``m < best - threshold * |best|`` (``threshold_mode='rel'``) or

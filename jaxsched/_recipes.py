@@ -93,6 +93,10 @@ class warmup_cosine(_RunRecipe):
 class warmup_linear(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
 
+    With ``w = warmup_steps`` and ``T = total_steps``:
+    ``lr(t) = start + (peak - start) * t / w`` for ``t < w``, then
+    ``lr(t) = end + (peak - end) * (T - t) / (T - w)`` for ``w <= t < T``, and ``end``
+    from ``T`` on. ``total_steps`` includes the warmup.
     With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
 
     ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
@@ -133,6 +137,8 @@ class warmup_linear(_RunRecipe):
 class warmup_constant(Recipe):
     """Linear warmup from ``start`` to ``peak`` over ``warmup_steps``, then ``peak``.
 
+    ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``,
+    else ``lr(t) = peak``.
     With ``start=0`` equals ``optax.warmup_constant_schedule`` and Hugging Face's
     ``get_constant_schedule_with_warmup``.
 
@@ -162,7 +168,8 @@ class warmup_polynomial(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
-    the warmup. With ``start=0`` equals Hugging Face's
+    the warmup of ``w = warmup_steps`` steps (``end`` from ``total_steps`` on). With
+    ``start=0`` equals Hugging Face's
     ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
 
     ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
@@ -209,11 +216,12 @@ class warmup_polynomial(_RunRecipe):
 class wsd(_RunRecipe):
     """Warmup-stable-decay: linear warmup to ``peak``, hold it, then a short decay to ``end``.
 
-    With ``w = warmup_steps``, ``d = decay_steps`` and ``T = total_steps``: ``[0, w)``
-    linear ``start -> peak``; ``[w, T - d)`` constant ``peak`` (the stable phase, as long
-    as the run leaves it); ``[T - d, T)`` the decay ``peak -> end`` of the given
-    ``shape`` (``'linear'``, ``'cosine'`` or ``'1-sqrt'``:
-    ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the decay done), then
+    With ``w = warmup_steps``, ``d = decay_steps`` and ``T = total_steps``:
+    ``lr(t) = start + (peak - start) * t / w`` on ``[0, w)``; ``lr(t) = peak`` on
+    ``[w, T - d)`` (the stable phase, as long as the run leaves it);
+    ``lr(t) = end + (peak - end) * f(p)`` on ``[T - d, T)``, ``p = (t - T + d) / d`` the
+    fraction of the decay done and ``f(p) = 1 - p`` (``shape='linear'``),
+    ``(1 + cos(pi * p)) / 2`` (``'cosine'``) or ``1 - sqrt(p)`` (``'1-sqrt'``); then
     ``end``. The recipe of MiniCPM / "Scaling Laws and Compute-Optimal Training Beyond
     Fixed Training Durations" (Hägele et al., 2024). With ``start=end`` it equals Hugging
     Face's ``get_wsd_schedule`` (linear warmup, ``min_lr_ratio=end/peak``), which warms up
@@ -316,11 +324,15 @@ class one_cycle(_OneCycleShape):
     """The 1cycle policy (Smith & Topin, 2018): up from ``peak / div_factor`` to ``peak``, then
     down to ``peak / (div_factor * final_div_factor)`` at ``total_steps``.
 
-    With ``u = int(pct_start * total_steps)``: ``[0, u)`` anneals
-    ``initial -> peak``, then ``[u, total_steps)`` anneals ``peak -> final``
-    (``shape='cosine'`` or ``'linear'``), and ``final`` holds afterwards.
-    ``three_phase=True``: ``initial -> peak`` on ``[0, u)``, ``peak -> initial`` on
-    ``[u, 2u)``, ``initial -> final`` on ``[2u, total_steps)``.
+    With ``u = int(pct_start * total_steps)``, ``T = total_steps``,
+    ``initial = peak / div_factor``, ``final = initial / final_div_factor`` and
+    ``f(a, b, p) = a + (b - a) * g(p)``, ``g(p) = (1 - cos(pi * p)) / 2``
+    (``shape='cosine'``) or ``p`` (``'linear'``):
+    ``lr(t) = f(initial, peak, t / u)`` on ``[0, u)``,
+    ``lr(t) = f(peak, final, (t - u) / (T - u))`` on ``[u, T)``, and ``final`` from ``T``
+    on. ``three_phase=True``: ``f(initial, peak, t / u)`` on ``[0, u)``,
+    ``f(peak, initial, (t - u) / u)`` on ``[u, 2u)``,
+    ``f(initial, final, (t - 2u) / (T - 2u))`` on ``[2u, T)``.
     Equals ``optax.cosine_onecycle_schedule(total_steps, peak, pct_start, div_factor,
     final_div_factor)`` for ``shape='cosine'``. PyTorch's ``OneCycleLR`` ends its phases one
     step earlier (at ``pct_start * total_steps - 1``): ``jaxsched.pytorch.OneCycleLR``
@@ -366,7 +378,11 @@ class one_cycle_momentum(_OneCycleShape):
 
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
     max_momentum`` while it falls (``three_phase``: then held at ``max_momentum``).
-    Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``.
+    Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``: with
+    ``u``, ``T``, ``f`` as there, ``m(t) = f(max_momentum, base_momentum, t / u)`` on
+    ``[0, u)``, ``m(t) = f(base_momentum, max_momentum, (t - u) / (T - u))`` on
+    ``[u, T)`` and ``max_momentum`` from ``T`` on (``three_phase``: the rise on
+    ``[u, 2u)``, then ``max_momentum``).
     Use it with ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
 
     Args:
@@ -408,8 +424,8 @@ class sgdr(Recipe):
     Cycle ``i`` lasts ``L_i = period * period_mult ** i`` steps and has the top
     ``top_i = end + (peak - end) * cycle_decay ** i``. With ``u`` the step within the
     cycle and ``w_i`` the cycle's warmup (``warmup_steps`` stretched with the cycle):
-    ``lr = end + (top_i - end) * u / w_i`` while ``u < w_i`` (a linear warmup from
-    ``end``), then ``end + (top_i - end) * (1 + cos(pi * (u - w_i) / (L_i - w_i))) / 2``.
+    ``lr(t) = end + (top_i - end) * u / w_i`` while ``u < w_i`` (a linear warmup from
+    ``end``), then ``lr(t) = end + (top_i - end) * (1 + cos(pi * (u - w_i) / (L_i - w_i))) / 2``.
     The floor ``end`` is never decayed (timm's ``cycle_decay``). With
     ``warmup_steps=0, cycle_decay=1`` equals PyTorch's
     ``CosineAnnealingWarmRestarts(T_0=period, T_mult=period_mult, eta_min=end)`` stepped
