@@ -121,7 +121,8 @@ def test_args_section_names_every_parameter(name):
 def test_each_argument_says_what_it_is(name):
     """One line per argument at least: a bare ``name:`` with nothing after it explains nothing."""
     lines = inspect.cleandoc(CONSTRUCTORS[name].__doc__ or "").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "Args:")
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Args:"), None)
+    assert start is not None, f"{name}: no `Args:` section in its docstring"
     for line in lines[start + 1:]:
         if not line.strip():
             continue
