@@ -115,7 +115,7 @@ def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Arra
 # --------------------------------------------------------------------- constant, linear
 @schedule_class
 class get_constant_schedule(Recipe):  # noqa: N801 - transformers' name
-    """The constant ``lr``: ``js.constant(lr)``.
+    """The constant ``lr``: ``lr(t) = lr``, ``js.constant(lr)``.
 
     Args:
       lr: the optimizer's learning rate, the value at every step, a real number >= 0
@@ -361,7 +361,7 @@ class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_CosineToFloor):  # no
     """``get_cosine_with_min_lr_schedule_with_warmup`` with HF's shifted steps and a
     warmup start.
 
-    For ``t < w``: ``lr * (t + 1) / max(1, w)`` or, with ``warmup_lr_rate=q``,
+    For ``t < w``: ``lr(t) = lr * (t + 1) / max(1, w)`` or, with ``warmup_lr_rate=q``,
     ``lr * (q + (1 - q) * t / max(1, w - 1))``; then ``lr * max(0, c * (1 - r) + r)``
     with ``c = 0.5 * (1 + cos(pi * num_cycles * 2 * p))``,
     ``p = (t - w + 1) / max(1, n - w)`` (unclamped: the LR rises again past the
@@ -499,7 +499,7 @@ class get_wsd_schedule(Recipe):  # noqa: N801
       (``'cosine'``) or ``1 - sqrt(p)`` (``'1-sqrt'``);
     * after: ``r``.
 
-    The LR is ``lr * f``. With a linear warmup and ``num_cycles=0.5`` this is
+    The LR is ``lr(t) = lr * f``. With a linear warmup and ``num_cycles=0.5`` this is
     ``js.wsd(lr, total_steps=w + s + d, warmup_steps=w, decay_steps=d, start=r * lr,
     end=r * lr, shape=decay_type)``. HF's
     quirks, reproduced: the warmup starts from ``r * lr``, not 0; ``num_cycles=1``

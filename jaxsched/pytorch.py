@@ -288,6 +288,7 @@ class MultiStepLR(_Torch):
 class ConstantLR(_Torch):
     """``lr * factor`` for the first ``total_iters`` steps, then ``lr``.
 
+    ``lr(t) = lr * factor`` for ``t < total_iters``, else ``lr(t) = lr``:
     ``js.piecewise_constant([lr * factor, lr], [total_iters])``.
 
     PyTorch's quirks, reproduced: with ``total_iters=0`` the factor is applied
@@ -675,6 +676,8 @@ def _members(fn: str, name: str, values: Any) -> tuple[_Torch, ...]:
 class SequentialLR(_Torch):
     """Schedulers one after another: ``schedulers[i]`` runs from ``milestones[i-1]``.
 
+    ``lr(t) = schedulers[i](t - milestones[i-1])`` for
+    ``milestones[i-1] <= t < milestones[i]`` (``milestones[-1] = 0``):
     ``js.join(schedulers, milestones)``: at each milestone PyTorch restarts the
     next scheduler from the base LR at its own step 0, which is ``join``'s
     contract. All schedulers must have the same ``lr`` (in PyTorch they share
@@ -744,7 +747,7 @@ class ChainedScheduler(_Torch):
 
     For multiplicative schedulers (every one here except ``CosineAnnealingLR``,
     ``CosineAnnealingWarmRestarts`` and ``LambdaLR``) that is the product of
-    their factors: ``lr * prod_i (schedulers[i] / lr)``, evaluated in closed
+    their factors: ``lr(t) = lr * prod_i (schedulers[i](t) / lr)``, evaluated in closed
     form (the core's ``a * b``). With one of the other three PyTorch's result
     depends on the order: ``CosineAnnealingLR`` recursively pulls the LR
     towards ``eta_min`` and, past ``T_max``, adds its restart increment;
@@ -832,6 +835,8 @@ class _cycle_scale(Schedule):
 class CyclicLR(Recipe):
     """The cyclical learning rate of PyTorch's ``CyclicLR`` (Smith, 2017).
 
+    ``lr(t) = base_lr + (max_lr - base_lr) * h(t) * s(t)``, ``h`` the triangle wave of
+    ``js.cyclic`` (0 at the bottom, 1 at the top) and ``s`` the height's scale:
     ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, policy=mode, gamma=gamma)``:
     a cycle rises from ``base_lr`` to ``max_lr`` in ``step_size_up`` steps and
     falls back in ``step_size_down`` (default ``step_size_up``); the height is
@@ -1011,7 +1016,10 @@ class OneCycleLR(_OneCycle):
     PyTorch's phase ends sit at the float steps ``pct_start * total_steps - 1``
     (``2 * pct_start * total_steps - 2`` for the second of three) and
     ``total_steps - 1``; step ``s`` belongs to the first phase whose end is
-    ``>= s`` and anneals at ``pct = (s - previous_end) / (end - previous_end)``.
+    ``>= s`` and anneals at ``pct = (s - previous_end) / (end - previous_end)``
+    (the first phase's previous end is 0): for a phase from ``a`` to ``b``,
+    ``lr(t) = a + (b - a) * (1 - cos(pi * pct)) / 2`` at ``s = t`` (``'cos'``), or
+    ``a + (b - a) * pct`` (``'linear'``).
     So the peak is reached one step earlier than in ``js.one_cycle`` (whose
     phases end at ``int(pct_start * total_steps)``), the last value
     (step ``total_steps - 1``) is exactly ``min``, ``pct_start=0`` starts
@@ -1104,7 +1112,8 @@ class OneCycleMomentum(_OneCycle):
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
     max_momentum`` while it falls (``three_phase``: then held at
     ``max_momentum``), with ``OneCycleLR``'s phases and anneal; holds its final
-    value past ``total_steps - 1``. For
+    value past ``total_steps - 1``: ``m(t) = a + (b - a) * g(pct)`` with ``OneCycleLR``'s
+    ``pct`` and anneal ``g``, ``a -> b`` the momentum values of each phase. For
     ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
 
     Args:
@@ -1149,7 +1158,9 @@ class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
-    where PyTorch calls ``scheduler.step(metric)``; the same metric sequence
+    where PyTorch calls ``scheduler.step(metric)``; the LR of update ``t`` is
+    ``lr(t) = max(lr * scale, min(min_lr, lr))``, ``scale`` starting at 1 and
+    multiplied by ``factor`` at each reduction. The same metric sequence
     gives the same LR sequence. This is ``js.plateau(lr, ..., rel_margin='pytorch')``:
 
     * the LR is cut after ``patience + 1`` evaluations without improvement (with

@@ -2,7 +2,7 @@
 
 Every public constructor (the core schedules, ``reduce_on_plateau`` and the builders, and
 every name of ``jaxsched.pytorch`` and ``jaxsched.hf``) has a Google-style ``Args:`` section
-naming exactly the parameters of its signature, and every core schedule states its formula.
+naming exactly the parameters of its signature, and every schedule (core, PyTorch, HF) states its formula.
 """
 
 import inspect
@@ -139,9 +139,14 @@ def test_each_argument_says_what_it_is(name):
 _FORMULA = re.compile(r"\b[a-z]+\(t\) = \S")
 
 
-@pytest.mark.parametrize("name", sorted(CORE))
-def test_every_core_schedule_states_its_formula(name):
-    doc = CORE[name].__doc__ or ""
+# Every schedule: the core ones, and PyTorch's and HF's (get_scheduler only dispatches by name).
+SCHEDULES = {**CORE, **{name: obj for name, obj in CONSTRUCTORS.items()
+                        if name[:3] in ("pt.", "hf.") and inspect.isclass(obj)}}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedule_states_its_formula(name):
+    doc = SCHEDULES[name].__doc__ or ""
     assert _FORMULA.search(doc), (f"{name}: its docstring states no formula "
                                   "(an equation such as ``lr(t) = ...`` in the step t)")
 
