@@ -2,7 +2,8 @@
 
 Every public constructor (the core schedules, ``reduce_on_plateau`` and the builders, and
 every name of ``jaxsched.pytorch`` and ``jaxsched.hf``) has a Google-style ``Args:`` section
-naming exactly the parameters of its signature, and every schedule (core, PyTorch, HF) states its formula.
+naming exactly the parameters of its signature, and every schedule (core, PyTorch, HF)
+states its formula.
 """
 
 import inspect
