@@ -27,6 +27,9 @@ from ._steps import divide, fl, float_dtype, reached, since
 class constant(Schedule):
     """A constant learning rate: ``lr(t) = value``.
 
+    Args:
+      value: the learning rate at every step, a real number >= 0 (or a traced scalar).
+
     >>> import jaxsched as js
     >>> print(f"{js.constant(0.1)(1000):.2f}")
     0.10
@@ -50,6 +53,12 @@ class linear(Schedule):
     Equals ``optax.linear_schedule(start, end, steps)``, computed without cancellation
     (see ``_anneal``): a decay as ``end + (start - end) * (steps - t) / steps``, exactly
     ``end`` from ``steps`` on.
+
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the value reached at ``steps`` and held from then on, >= 0 (may be traced);
+        ``end < start`` decays, ``end > start`` rises.
+      steps: the length of the course in steps, a positive int (static).
 
     >>> import jaxsched as js
     >>> print(f"{js.linear(0.0, 1.0, 10)(5):.2f}")
@@ -79,6 +88,15 @@ class cosine(Schedule):
     on. The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
     ``exponent`` is a float hyperparameter like ``start`` (it may be traced, e.g. vmapped).
 
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the floor reached at ``steps`` and held from then on, >= 0 (may be traced);
+        required, pass ``0.0`` to decay to zero.
+      steps: the length of the decay in steps, a positive int (static).
+      exponent: the power the cosine factor ``(1 + cos(pi t / steps)) / 2`` is raised to,
+        a real number > 0 (may be traced); the default 1.0 is the plain cosine, larger
+        values decay faster early on (optax's ``exponent``).
+
     >>> import jaxsched as js
     >>> s = js.cosine(1.0, 0.0, 100)
     >>> print(f"{s(50):.6f} {s(100):.6f} {s(200):.6f}")
@@ -107,6 +125,13 @@ class polynomial(Schedule):
     fraction taken from exact integer differences (see ``_anneal``): exactly ``end``
     from ``steps`` on. ``power`` is a float hyperparameter (it may be traced).
 
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the value reached at ``steps`` and held from then on, >= 0 (may be traced).
+      steps: the length of the decay in steps, a positive int (static).
+      power: the power of the remaining fraction ``1 - t / steps``, a real number > 0
+        (may be traced); the default 1.0 is a linear decay, 2.0 a quadratic one.
+
     >>> import jaxsched as js
     >>> print(f"{js.polynomial(1.0, 0.0, 10, power=2.0)(5):.4f}")
     0.2500
@@ -133,6 +158,17 @@ class exponential(Schedule):
     integer arithmetic for integer steps). ``end``, if given, bounds the value:
     a floor when ``gamma < 1``, a ceiling when ``gamma > 1``.
     Equals ``optax.exponential_decay(start, period, gamma, staircase=staircase, end_value=end)``.
+
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      gamma: the multiplier per ``period`` steps, a real number > 0 (may be traced):
+        < 1 decays, > 1 grows.
+      period: the steps over which the value is multiplied by ``gamma`` once, a
+        positive int (static); the default 1 multiplies every step.
+      staircase: if True, floor the exponent ``t / period`` so the value changes only
+        every ``period`` steps; the default False decays smoothly.
+      end: an optional bound, >= 0: a floor when ``gamma < 1``, a ceiling when
+        ``gamma > 1``; the default None is unbounded.
 
     >>> import jaxsched as js
     >>> s = js.exponential(1.0, 0.5, period=10, staircase=True)
@@ -185,6 +221,13 @@ class multistep(Schedule):
     cost does not grow with the number of milestones.
     Equals PyTorch's ``MultiStepLR`` (stepped once per update).
 
+    Args:
+      start: the value before the first milestone, a real number >= 0 (may be traced).
+      milestones: the steps where ``gamma`` is applied, strictly increasing ints >= 0
+        (static).
+      gamma: the multiplier at each milestone, a real number > 0 (may be traced);
+        default 0.1.
+
     >>> import jaxsched as js
     >>> s = js.multistep(1.0, [10, 20], gamma=0.1)
     >>> print(f"{s(9):.2f} {s(10):.2f} {s(20):.3f}")
@@ -216,6 +259,12 @@ class piecewise_constant(Schedule):
     Needs ``len(values) == len(boundaries) + 1``. One ``searchsorted`` and one
     gather, whatever the number of pieces.
 
+    Args:
+      values: the value of each piece, a list of real numbers >= 0 (each may be
+        traced), one more than ``boundaries``.
+      boundaries: the steps where the next piece takes over, strictly increasing ints
+        >= 0 (static).
+
     >>> import jaxsched as js
     >>> s = js.piecewise_constant([1.0, 0.5, 0.1], [100, 200])
     >>> print(f"{s(99):.1f} {s(100):.1f} {s(250):.1f}")
@@ -242,10 +291,18 @@ class interpolate(Schedule):
     """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
 
     Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
-    ``shape='linear'``: ``v0 + (v1 - v0) * p``;
-    ``shape='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
+    ``lr(t) = v0 + (v1 - v0) * p`` (``shape='linear'``) or
+    ``lr(t) = v1 + (v0 - v1) * (1 + cos(pi * p)) / 2`` (``shape='cosine'``); the first
+    knot's value before it and the last knot's value from the last knot on.
     Knot steps are static, strictly increasing ints and the values are plain
     numbers (scale the whole curve by a traced factor to sweep it).
+
+    Args:
+      knots: ``(step, value)`` pairs, at least 2, with strictly increasing int steps
+        >= 0 and plain-number values >= 0 (static); the value is held before the first
+        and after the last knot.
+      shape: how each segment blends its two knots: ``'linear'`` (the default) or
+        ``'cosine'`` (a half cosine, flat at both knots).
 
     >>> import jaxsched as js
     >>> s = js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)])
@@ -308,6 +365,13 @@ class inverse_sqrt(Schedule):
     defaults to ``warmup_steps``, giving the Transformer's
     ``peak * sqrt(warmup_steps / t)``. Equals Hugging Face's
     ``get_inverse_sqrt_schedule`` with the same ``timescale``.
+
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length in steps, an int >= 0 (static); 0 means no
+        warmup (then ``timescale`` is required).
+      timescale: the decay's scale in steps, a positive int (static): the LR halves
+        after ``3 * timescale`` steps of decay; the default None uses ``warmup_steps``.
 
     >>> import jaxsched as js
     >>> s = js.inverse_sqrt(1.0, warmup_steps=100)

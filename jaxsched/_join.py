@@ -125,6 +125,12 @@ class join(Schedule):
     one family are evaluated once with gathered parameters, so a join of 1024
     cosines costs about what one cosine costs.
 
+    Args:
+      schedules: the pieces in time order, at least one: schedules, jnp-traceable
+        functions of the step (wrapped) or numbers (made constant).
+      boundaries: the steps where the next piece takes over, strictly increasing ints
+        >= 1 (static), ``len(schedules) - 1`` of them.
+
     >>> import jaxsched as js
     >>> s = js.join([js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 90)], [10])
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(55):.2f}")
@@ -219,6 +225,21 @@ class repeat(Schedule):
     steps spans the whole longer cycle, as in SGDR / ``CosineAnnealingWarmRestarts``.
     Cycle boundaries are decided in integer arithmetic.
 
+    With ``p = period``, ``m = period_mult`` and cycle ``i`` starting at step
+    ``S_i = p * (1 + m + ... + m ** (i - 1))`` (``S_0 = 0``):
+    ``lr(t) = cycle_decay ** i * schedule((t - S_i) / m ** i)`` for
+    ``S_i <= t < S_i + p * m ** i`` (with ``m = 1``: ``i = t // p`` and
+    ``schedule(t % p)``, in integers).
+
+    Args:
+      schedule: the schedule played in each cycle, seeing the step within the cycle
+        (a schedule, a jnp-traceable function of the step or a number).
+      period: the first cycle's length in steps, a positive int (static).
+      period_mult: how many times longer each cycle is than the one before, an int
+        >= 1 (static); the default 1 keeps every cycle ``period`` long.
+      cycle_decay: the multiplier of each cycle's height (cycle ``i`` is scaled by
+        ``cycle_decay ** i``), a real number > 0 (may be traced); default 1.0.
+
     >>> import jaxsched as js
     >>> s = js.repeat(js.linear(1.0, 0.0, 10), period=10, period_mult=2, cycle_decay=0.5)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(20):.2f} {s(30):.2f}")
@@ -256,6 +277,12 @@ class warmup(Schedule):
     ``schedule(t - steps)``: the wrapped schedule starts at its own step 0 when
     the warmup ends.
 
+    Args:
+      schedule: the schedule that follows the warmup, starting at its own step 0 when
+        the warmup ends (a schedule, a jnp-traceable function of the step or a number).
+      steps: the warmup's length in steps, a positive int (static).
+      start: the warmup's first value, a real number >= 0 (may be traced); default 0.0.
+
     >>> import jaxsched as js
     >>> s = js.warmup(js.cosine(1.0, 0.0, 100), steps=10)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f}")
@@ -284,6 +311,15 @@ class warmup(Schedule):
 @schedule_class
 class clip(Schedule):
     """``schedule`` clipped to ``[min, max]`` (either bound may be None).
+
+    ``lr(t) = minimum(maximum(schedule(t), min), max)``, a bound that is None left out.
+
+    Args:
+      schedule: the schedule to clip (a schedule, a jnp-traceable function of the step
+        or a number).
+      min: the lower bound, a real number >= 0 (may be traced), or None for none.
+      max: the upper bound, a real number >= ``min`` (may be traced), or None for none;
+        give at least one of the two.
 
     >>> import jaxsched as js
     >>> s = js.clip(js.linear(1.0, 0.0, 10), min=0.2)

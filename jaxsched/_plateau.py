@@ -194,7 +194,7 @@ class plateau(StatefulSchedule):
     """A learning rate that drops by ``factor`` when a metric stops improving.
 
     A stateful schedule for ``optax.inject_hyperparams``. The learning rate of
-    update ``t`` is ``max(s(t) * scale, min(min_lr, s(t)))``: ``s`` is ``schedule``,
+    update ``t`` is ``lr(t) = max(s(t) * scale, min(min_lr, s(t)))``: ``s`` is ``schedule``,
     any schedule (warmup, cosine, ...) or a float, and ``scale`` starts at 1. An
     evaluation with metric ``m`` (``mode='min'``) is an improvement when
     ``m < best - threshold * |best|`` (``threshold_mode='rel'``) or
@@ -386,6 +386,29 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
     ``value=`` of update ``t`` applies from update ``t + 1`` on, exactly as with
     ``js.plateau`` inside ``inject_hyperparams``. ``value=`` is optional (feed
     the metric with ``js.report`` instead).
+
+    Args:
+      mode: ``'min'`` (the metric is a loss, the default) or ``'max'`` (an accuracy).
+      factor: the multiplier of the scale at each reduction, a real number in (0, 1);
+        default 0.1.
+      patience: evaluations without improvement tolerated, an int >= 0; the next one
+        reduces; default 10.
+      threshold: the improvement margin, a real number >= 0 (relative or absolute,
+        see ``threshold_mode``); default 1e-4.
+      threshold_mode: ``'rel'`` (the margin is ``threshold * |best|``, the default)
+        or ``'abs'`` (the margin is ``threshold``).
+      cooldown: evaluations ignored after a reduction, an int >= 0; default 0.
+      min_scale: the floor of the scale, a real number >= 0; default 0.0.
+      eps: reductions that change the scale by ``eps`` or less are skipped, a real
+        number >= 0; default 1e-8.
+      every: metrics passed as ``value=`` averaged per decision, a positive int;
+        default 1.
+      axis_name: a mapped axis (``pmap``/``shard_map``) the ``value=`` metric is
+        averaged over, or None (the default).
+      stop_patience: evaluations without improvement after which
+        ``js.should_stop(opt_state)`` is true, an int >= 0, or None (never).
+      rel_margin: ``'abs_best'`` (margin ``threshold * |best|``, the default) or
+        ``'pytorch'`` (PyTorch's ``best * (1 -/+ threshold)``).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a

@@ -50,6 +50,18 @@ class warmup_cosine(_RunRecipe):
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the floor the cosine reaches at ``total_steps`` and holds, >= 0 (may be
+        traced); default 0.0.
+      exponent: the power of the cosine factor, a real number > 0 (may be traced); the
+        default 1.0 is the plain cosine (see ``js.cosine``).
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
@@ -81,11 +93,25 @@ class warmup_cosine(_RunRecipe):
 class warmup_linear(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
 
+    With ``w = warmup_steps`` and ``T = total_steps``:
+    ``lr(t) = start + (peak - start) * t / w`` for ``t < w``, then
+    ``lr(t) = end + (peak - end) * (T - t) / (T - w)`` for ``w <= t < T``, and ``end``
+    from ``T`` on. ``total_steps`` includes the warmup.
     With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
 
     ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the value reached at ``total_steps`` and held, >= 0 (may be traced);
+        default 0.0.
 
     >>> import jaxsched as js
     >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
@@ -111,8 +137,17 @@ class warmup_linear(_RunRecipe):
 class warmup_constant(Recipe):
     """Linear warmup from ``start`` to ``peak`` over ``warmup_steps``, then ``peak``.
 
+    ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``,
+    else ``lr(t) = peak``.
     With ``start=0`` equals ``optax.warmup_constant_schedule`` and Hugging Face's
     ``get_constant_schedule_with_warmup``.
+
+    Args:
+      peak: the value reached at the end of the warmup and held, a real number >= 0
+        (may be traced).
+      warmup_steps: the warmup's length in steps, an int >= 0 (static); 0 is the
+        constant ``peak``.
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
 
     >>> import jaxsched as js
     >>> s = js.warmup_constant(1.0, warmup_steps=4)
@@ -133,12 +168,25 @@ class warmup_polynomial(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
-    the warmup. With ``start=0`` equals Hugging Face's
+    the warmup of ``w = warmup_steps`` steps (``end`` from ``total_steps`` on). With
+    ``start=0`` equals Hugging Face's
     ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
 
     ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
     resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
     Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length: an int >= 0 in steps, or a float in (0, 1)
+        for a fraction of ``total_steps`` (static).
+      total_steps: the whole run's length in steps, warmup included, an int >
+        the warmup (static).
+      start: the warmup's first value, >= 0 (may be traced); default 0.0.
+      end: the value reached at ``total_steps`` and held, >= 0 (may be traced);
+        default 0.0.
+      power: the power of the decay's remaining fraction, a real number > 0 (may be
+        traced); the default 1.0 is linear.
 
     >>> import jaxsched as js
     >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
@@ -168,11 +216,12 @@ class warmup_polynomial(_RunRecipe):
 class wsd(_RunRecipe):
     """Warmup-stable-decay: linear warmup to ``peak``, hold it, then a short decay to ``end``.
 
-    With ``w = warmup_steps``, ``d = decay_steps`` and ``T = total_steps``: ``[0, w)``
-    linear ``start -> peak``; ``[w, T - d)`` constant ``peak`` (the stable phase, as long
-    as the run leaves it); ``[T - d, T)`` the decay ``peak -> end`` of the given
-    ``shape`` (``'linear'``, ``'cosine'`` or ``'1-sqrt'``:
-    ``end + (peak - end) * (1 - sqrt(p))``, ``p`` the fraction of the decay done), then
+    With ``w = warmup_steps``, ``d = decay_steps`` and ``T = total_steps``:
+    ``lr(t) = start + (peak - start) * t / w`` on ``[0, w)``; ``lr(t) = peak`` on
+    ``[w, T - d)`` (the stable phase, as long as the run leaves it);
+    ``lr(t) = end + (peak - end) * f(p)`` on ``[T - d, T)``, ``p = (t - T + d) / d`` the
+    fraction of the decay done and ``f(p) = 1 - p`` (``shape='linear'``),
+    ``(1 + cos(pi * p)) / 2`` (``'cosine'``) or ``1 - sqrt(p)`` (``'1-sqrt'``); then
     ``end``. The recipe of MiniCPM / "Scaling Laws and Compute-Optimal Training Beyond
     Fixed Training Durations" (Hägele et al., 2024). With ``start=end`` it equals Hugging
     Face's ``get_wsd_schedule`` (linear warmup, ``min_lr_ratio=end/peak``), which warms up
@@ -275,15 +324,33 @@ class one_cycle(_OneCycleShape):
     """The 1cycle policy (Smith & Topin, 2018): up from ``peak / div_factor`` to ``peak``, then
     down to ``peak / (div_factor * final_div_factor)`` at ``total_steps``.
 
-    With ``u = int(pct_start * total_steps)``: ``[0, u)`` anneals
-    ``initial -> peak``, then ``[u, total_steps)`` anneals ``peak -> final``
-    (``shape='cosine'`` or ``'linear'``), and ``final`` holds afterwards.
-    ``three_phase=True``: ``initial -> peak`` on ``[0, u)``, ``peak -> initial`` on
-    ``[u, 2u)``, ``initial -> final`` on ``[2u, total_steps)``.
+    With ``u = int(pct_start * total_steps)``, ``T = total_steps``,
+    ``initial = peak / div_factor``, ``final = initial / final_div_factor`` and
+    ``f(a, b, p) = a + (b - a) * g(p)``, ``g(p) = (1 - cos(pi * p)) / 2``
+    (``shape='cosine'``) or ``p`` (``'linear'``):
+    ``lr(t) = f(initial, peak, t / u)`` on ``[0, u)``,
+    ``lr(t) = f(peak, final, (t - u) / (T - u))`` on ``[u, T)``, and ``final`` from ``T``
+    on. ``three_phase=True``: ``f(initial, peak, t / u)`` on ``[0, u)``,
+    ``f(peak, initial, (t - u) / u)`` on ``[u, 2u)``,
+    ``f(initial, final, (t - 2u) / (T - 2u))`` on ``[2u, T)``.
     Equals ``optax.cosine_onecycle_schedule(total_steps, peak, pct_start, div_factor,
     final_div_factor)`` for ``shape='cosine'``. PyTorch's ``OneCycleLR`` ends its phases one
     step earlier (at ``pct_start * total_steps - 1``): ``jaxsched.pytorch.OneCycleLR``
     reproduces that convention.
+
+    Args:
+      peak: the top of the cycle, reached at step ``int(pct_start * total_steps)``, a
+        real number >= 0 (may be traced).
+      total_steps: the whole run's length in steps, a positive int (static).
+      pct_start: the rising phase's fraction of ``total_steps`` (floored to whole
+        steps), a float in (0, 1); default 0.3.
+      div_factor: ``start = peak / div_factor``, a real number > 0 (may be traced);
+        default 25.
+      final_div_factor: the final value is ``start / final_div_factor``, a real number
+        > 0 (may be traced); default 1e4.
+      shape: the curve of each phase: ``'cosine'`` (the default) or ``'linear'``.
+      three_phase: if True, rise, fall back to ``start``, then anneal to the final
+        value; default False (rise, then anneal).
 
     >>> import jaxsched as js
     >>> s = js.one_cycle(peak=1.0, total_steps=100, pct_start=0.3)
@@ -311,8 +378,25 @@ class one_cycle_momentum(_OneCycleShape):
 
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
     max_momentum`` while it falls (``three_phase``: then held at ``max_momentum``).
-    Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``.
+    Same phase lengths and ``shape`` as ``one_cycle(total_steps, pct_start)``: with
+    ``u``, ``T``, ``f`` as there, ``m(t) = f(max_momentum, base_momentum, t / u)`` on
+    ``[0, u)``, ``m(t) = f(base_momentum, max_momentum, (t - u) / (T - u))`` on
+    ``[u, T)`` and ``max_momentum`` from ``T`` on (``three_phase``: the rise on
+    ``[u, 2u)``, then ``max_momentum``).
     Use it with ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
+
+    Args:
+      total_steps: the whole run's length in steps, a positive int (static); the same
+        as ``one_cycle``'s.
+      pct_start: the fraction of ``total_steps`` during which the LR rises (the
+        momentum falls), floored to whole steps, a float in (0, 1); default 0.3.
+      base_momentum: the low value, reached while the LR peaks, a real number >= 0
+        (may be traced); default 0.85.
+      max_momentum: the high value, at step 0 and at the end, a real number >= 0 (may
+        be traced); default 0.95.
+      shape: the curve of each phase: ``'cosine'`` (the default) or ``'linear'``.
+      three_phase: if True, fall, rise back to ``max_momentum``, then hold it, as
+        ``one_cycle(three_phase=True)``; default False.
 
     >>> import jaxsched as js
     >>> m = js.one_cycle_momentum(total_steps=100)
@@ -340,8 +424,8 @@ class sgdr(Recipe):
     Cycle ``i`` lasts ``L_i = period * period_mult ** i`` steps and has the top
     ``top_i = end + (peak - end) * cycle_decay ** i``. With ``u`` the step within the
     cycle and ``w_i`` the cycle's warmup (``warmup_steps`` stretched with the cycle):
-    ``lr = end + (top_i - end) * u / w_i`` while ``u < w_i`` (a linear warmup from
-    ``end``), then ``end + (top_i - end) * (1 + cos(pi * (u - w_i) / (L_i - w_i))) / 2``.
+    ``lr(t) = end + (top_i - end) * u / w_i`` while ``u < w_i`` (a linear warmup from
+    ``end``), then ``lr(t) = end + (top_i - end) * (1 + cos(pi * (u - w_i) / (L_i - w_i))) / 2``.
     The floor ``end`` is never decayed (timm's ``cycle_decay``). With
     ``warmup_steps=0, cycle_decay=1`` equals PyTorch's
     ``CosineAnnealingWarmRestarts(T_0=period, T_mult=period_mult, eta_min=end)`` stepped

@@ -495,7 +495,7 @@ def schedule_list(fn: str, name: str, values: Any) -> tuple[Schedule, ...]:
 
 @schedule_class
 class wrap(Schedule):
-    """Turns a jnp-traceable function of the step into a Schedule.
+    """Turns a jnp-traceable function of the step into a Schedule: ``lr(t) = fn(t)``.
 
     Use it to pass optax schedules or lambdas wherever jaxsched expects a
     schedule (``join``, ``repeat``, ``warmup``, ``clip`` and the operators wrap
