@@ -105,7 +105,11 @@ def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
         # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
         # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact.
         return jnp.sin(fl(span - k) * (math.pi / 2 / span)) ** 2
-    return 0.5 * (1.0 + jnp.cos(math.pi * num_cycles * 2.0 * (fl(k) / span)))
+    # A traced or irregular num_cycles: the phase num_cycles * k / span has period 1, so reduce
+    # num_cycles * k modulo span first (cos never sees a large argument), then take
+    # (1 + cos(2 pi x)) / 2 = sin(pi (span - 2 r) / (2 span)) ** 2, which does not cancel near 0.
+    r = jnp.remainder(num_cycles * fl(k), span)
+    return jnp.sin(math.pi * (span - 2.0 * r) / (2 * span)) ** 2
 
 
 def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Array:

@@ -794,7 +794,7 @@ def test_validation(kw, exc, match):
 
 
 def test_validation_of_base_and_reduce_on_plateau():
-    with pytest.raises(ValueError, match=r"plateau: `base` must be a finite number >= 0, got "
+    with pytest.raises(ValueError, match=r"plateau: `schedule` must be a finite number >= 0, got "
                                          r"-0\.1"):
         js.plateau(-0.1)
     with pytest.raises(TypeError, match=r"plateau: `base` must be a schedule, a jnp-traceable function of the step or a number, got 'x'"):
