@@ -1,8 +1,8 @@
 """Smoke tests of the examples with small sizes, checking what they print and return.
 
-``train.py``, ``one_cycle_with_finder.py`` and ``linen_trainstate.py`` run in
-this process (``main(argv)``); ``multi_device.py`` runs in a subprocess, since
-it must set ``XLA_FLAGS`` before JAX starts. Expected learning rates come from
+``train.py``, ``plateau.py``, ``one_cycle_with_finder.py`` and
+``linen_trainstate.py`` run in this process (``main(argv)``); ``multi_device.py``
+runs in a subprocess, since it must set ``XLA_FLAGS`` before JAX starts. Expected learning rates come from
 the closed forms of the schedules (float64 NumPy), not from the schedules.
 """
 
@@ -24,6 +24,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("flax")
 
+# Each runs a short training loop (seconds): scheduled early under pytest-xdist.
+pytestmark = pytest.mark.heavy(seconds=3)
 EXAMPLES = Path(__file__).parent.parent / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -137,6 +139,23 @@ def test_progress_bar(load):
     assert quiet.getvalue() == ""
 
 
+# ----------------------------------------------------------------- plateau.py
+def test_plateau_example_runs(load, capsys):
+    example = load("plateau")
+    history = example.main(["--epochs", "4", "--limit", "240", "--hidden", "16",
+                            "--batch-size", "60", "--warmup-epochs", "1", "--patience", "0",
+                            "--stop-patience", "10", "--lr", "0.5"])
+    out = capsys.readouterr().out
+    assert len(history) == 4
+    assert "epoch  train loss" in out and "plateau(base=warmup_constant(" in out
+    # warmup over the first epoch's 3 steps, then the peak; halved on every bad epoch
+    lrs = [h["lr"] for h in history]
+    assert lrs[0] == pytest.approx(0.5)
+    for prev, h in zip([0.5, *lrs[:-1]], history, strict=True):
+        assert h["lr"] == pytest.approx(prev / 2 if h["reduced"] else prev)
+    assert all(h["val_loss"] > 0 for h in history)
+
+
 # ----------------------------------------------------------------- finder examples
 def test_one_cycle_with_finder(load, tmp_path, capsys):
     example = load("one_cycle_with_finder")
@@ -213,6 +232,7 @@ def plateau_lrs(val_losses, lr, factor=0.5, patience=0, threshold=1e-4):
     return out
 
 
+@pytest.mark.heavy(seconds=4)  # the first one pays for the 8-device subprocess
 @pytest.mark.parametrize("metric", ["global", "shard_map"])
 def test_multi_device(multi_device, metric):
     results, stdout = multi_device
