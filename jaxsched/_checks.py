@@ -6,16 +6,43 @@ argument name, so a message reads ``cosine: `steps` must be a positive int, got 
 Values that are not concrete (JAX tracers while a schedule is rebuilt inside a
 trace, or placeholder leaves that JAX passes through pytree unflattening) are
 returned unchanged: validation is for what the user typed, not for the trace.
+What is certainly a user's mistake (a list, a string, a complex number, an
+optimizer, a schedule where a number belongs) is refused even then.
+
+Field checkers are the lowercase functions below; a dataclass field names its
+checker (``hyper(check.lr)``, ``static(check.positive_int)``) and
+``Schedule.__post_init__`` applies it.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import numpy as np
+
+# Step counts, boundaries and patience: at most this, so that sums of two of them and
+# their float conversions stay exact and finite in int64/float64 arithmetic.
+MAX_INT = 2**62
+
+
+def is_tracer(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def is_optimizer(value: Any) -> bool:
+    """An optax GradientTransformation (or anything with its ``init``/``update`` pair)."""
+    return (isinstance(value, tuple) and hasattr(value, "init") and hasattr(value, "update")
+            and callable(value.init))
+
+
+def optimizer_message(fn: str, name: str) -> str:
+    return (f"{fn}: `{name}` got an optax optimizer (a GradientTransformation); pass the "
+            f"learning rate, not the optimizer: e.g. lr = {fn}(0.1, ...) and then "
+            "optax.inject_hyperparams(optax.sgd)(learning_rate=lr).")
 
 
 def concrete_number(value: Any) -> float | int | None:
@@ -25,20 +52,41 @@ def concrete_number(value: Any) -> float | int | None:
     if isinstance(value, numbers.Real):
         return value
     if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0:
-        return value.item() if np.issubdtype(value.dtype, np.number) else None
-    try:  # a concrete jax.Array; tracers raise on conversion.
-        import jax
-
-        concrete = isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
-        if concrete and value.ndim == 0:
-            return value.item()
-    except Exception:  # noqa: BLE001 - anything unconvertible is "not concrete"
-        return None
+        if np.issubdtype(value.dtype, np.bool_) or not np.issubdtype(value.dtype, np.number):
+            return None
+        return None if np.iscomplexobj(value) else value.item()
+    if isinstance(value, jax.Array) and not is_tracer(value) and value.ndim == 0:
+        if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
+            return None
+        return value.item()
     return None
 
 
-def _fmt(value: Any) -> str:
-    return repr(value) if not isinstance(value, str) else repr(value)
+def _not_a_number(fn: str, name: str, value: Any) -> str | None:
+    """Why ``value`` can never be a float hyperparameter, or None if it may be one."""
+    if is_optimizer(value):
+        return optimizer_message(fn, name)
+    if hasattr(value, "_eval") and hasattr(value, "to_config"):
+        return (f"{fn}: `{name}` must be a number, got the schedule {value!r}; a schedule "
+                "here is not supported (compose schedules with join, *, + instead).")
+    # A non-empty tuple of numbers is the user's (JAX's placeholder leaves are not).
+    numeric_tuple = (isinstance(value, tuple) and len(value) > 0
+                     and all(isinstance(v, numbers.Number) for v in value))
+    if isinstance(value, bool | str | bytes | dict | list | complex) or numeric_tuple \
+            or value is None:
+        hint = (" (a list of numbers is not a number; pass a single number)"
+                if isinstance(value, list | tuple) else "")
+        return f"{fn}: `{name}` must be a real number, got {value!r}{hint}."
+    dtype = getattr(value, "dtype", None)
+    shape = getattr(value, "shape", None)
+    if dtype is not None and shape is not None:
+        if tuple(shape) != ():
+            return (f"{fn}: `{name}` must be a scalar, got an array of shape "
+                    f"{tuple(shape)}; to sweep values, jax.vmap over a function that builds "
+                    "the schedule.")
+        if np.dtype(dtype).kind not in "iuf":
+            return f"{fn}: `{name}` must be a real number, got an array of dtype {dtype}."
+    return None
 
 
 def number(fn: str, name: str, value: Any, *, min: float | None = None,
@@ -49,13 +97,11 @@ def number(fn: str, name: str, value: Any, *, min: float | None = None,
     Tracers and other non-concrete leaves pass through unchanged, so that
     ``jax.vmap`` over a sweep of hyperparameters works.
     """
-    if isinstance(value, bool) or isinstance(value, str) or value is None:
-        raise TypeError(f"{fn}: `{name}` must be a real number, got {_fmt(value)}.")
+    why = _not_a_number(fn, name, value)
+    if why is not None:
+        raise TypeError(why)
     v = concrete_number(value)
     if v is None:
-        if _looks_numeric_container(value):
-            raise TypeError(f"{fn}: `{name}` must be a scalar, got an array of shape "
-                            f"{np.shape(value)}.")
         return value
     try:
         v = float(v)
@@ -72,20 +118,6 @@ def number(fn: str, name: str, value: Any, *, min: float | None = None,
     return v
 
 
-def _looks_numeric_container(value: Any) -> bool:
-    shape = getattr(value, "shape", None)
-    return shape is not None and tuple(shape) != () and not _is_tracer(value)
-
-
-def _is_tracer(value: Any) -> bool:
-    try:
-        import jax
-
-        return isinstance(value, jax.core.Tracer)
-    except Exception:  # noqa: BLE001
-        return False
-
-
 def _range(lo, lo_open, hi, hi_open) -> str:
     if lo is not None and hi is not None:
         return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
@@ -94,27 +126,26 @@ def _range(lo, lo_open, hi, hi_open) -> str:
     return f"{'<' if hi_open else '<='} {hi:g}"
 
 
-def lr(fn: str, name: str, value: Any) -> Any:
-    """A learning rate (or any value a schedule outputs): finite and >= 0."""
-    return number(fn, name, value, min=0.0, allowed="a finite number >= 0")
-
-
-def optional_lr(fn: str, name: str, value: Any) -> Any:
-    return None if value is None else lr(fn, name, value)
-
-
 def integer(fn: str, name: str, value: Any, *, min: int = 0) -> int:
-    """A static step count: a Python int (or NumPy integer) >= ``min``."""
+    """A static step count: a Python int (or NumPy integer) in ``[min, MAX_INT]``."""
     what = "a positive int" if min == 1 else f"an int >= {min}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+        if is_optimizer(value):
+            raise TypeError(optimizer_message(fn, name))
         if isinstance(value, float) and value.is_integer():
-            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; "
-                            f"step counts are static ints: pass {int(value)}.")
-        raise TypeError(f"{fn}: `{name}` must be {what}, got {_fmt(value)} "
+            # No "pass 2" hint: a float here is often a misplaced positional argument, and
+            # the hinted call would build a different schedule.
+            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; step "
+                            "counts are static Python ints (pass arguments by keyword to be "
+                            "sure each lands where you mean).")
+        raise TypeError(f"{fn}: `{name}` must be {what}, got {value!r} "
                         f"({type(value).__name__}).")
     value = int(value)
     if value < min:
         raise ValueError(f"{fn}: `{name}` must be {what}, got {value}.")
+    if value > MAX_INT:
+        raise ValueError(f"{fn}: `{name}` must be <= 2**62 (step counts beyond that cannot "
+                         f"be reached by any step dtype), got {value}.")
     return value
 
 
@@ -122,7 +153,7 @@ def boundaries(fn: str, name: str, values: Any, *, min: int = 0,
                strict: bool = True) -> tuple[int, ...]:
     """A sorted sequence of static step boundaries."""
     if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
-        raise TypeError(f"{fn}: `{name}` must be a list of ints, got {_fmt(values)}.")
+        raise TypeError(f"{fn}: `{name}` must be a list of ints, got {values!r}.")
     out = tuple(integer(fn, f"{name}[{i}]", v, min=min) for i, v in enumerate(values))
     for i in range(1, len(out)):
         if out[i] < out[i - 1] or (strict and out[i] == out[i - 1]):
@@ -135,56 +166,79 @@ def boundaries(fn: str, name: str, values: Any, *, min: int = 0,
 def choice(fn: str, name: str, value: Any, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{fn}: `{name}` must be one of {options}, got {_fmt(value)}.")
+        raise ValueError(f"{fn}: `{name}` must be one of {options}, got {value!r}.")
     return value
+
+
+# ------------------------------------------------------------- field checkers
+# Each takes (function name, argument name, value) and returns the normalised value.
+Checker = Callable[[str, str, Any], Any]
+
+
+def lr(fn: str, name: str, value: Any) -> Any:
+    """A learning rate (or any value a schedule outputs): finite and >= 0."""
+    return number(fn, name, value, min=0.0, allowed="a finite number >= 0")
+
+
+def positive(fn: str, name: str, value: Any) -> Any:
+    return number(fn, name, value, min=0.0, min_open=True)
+
+
+def fraction(fn: str, name: str, value: Any) -> Any:
+    """A number in the open interval (0, 1)."""
+    return number(fn, name, value, min=0.0, max=1.0, min_open=True, max_open=True)
 
 
 def flag(fn: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{fn}: `{name}` must be a bool, got {_fmt(value)}.")
+        raise TypeError(f"{fn}: `{name}` must be a bool, got {value!r}.")
     return bool(value)
 
 
-# ------------------------------------------------------------- field checkers
-# Declared on dataclass fields (``hyper(LR)``, ``static(POSITIVE_INT)``) and applied by
-# ``Schedule.__post_init__``: each takes (function name, argument name, value) and returns
-# the normalised value.
-LR = lr
-OPTIONAL_LR = optional_lr
-FLAG = flag
-
-
-def at_least(minimum: int):
+def at_least(minimum: int) -> Checker:
     return lambda fn, name, value: integer(fn, name, value, min=minimum)
 
 
-POSITIVE_INT = at_least(1)
-NONNEG_INT = at_least(0)
+positive_int = at_least(1)
+nonneg_int = at_least(0)
 
 
-def POSITIVE(fn: str, name: str, value: Any) -> Any:  # noqa: N802 - a constant-like checker
-    return number(fn, name, value, min=0.0, min_open=True)
+def steps_or_fraction(fn: str, name: str, value: Any) -> int | float:
+    """A step count (an int >= 0) or a fraction of the run (a float in (0, 1)), kept as given."""
+    if isinstance(value, float | np.floating) and 0.0 < value < 1.0:
+        return float(value)
+    if isinstance(value, float | np.floating):
+        raise ValueError(f"{fn}: `{name}` must be an int >= 0 (steps) or a float in (0, 1) "
+                         f"(a fraction of total_steps), got {float(value)!r}.")
+    return integer(fn, name, value, min=0)
 
 
-def FRACTION(fn: str, name: str, value: Any) -> Any:  # noqa: N802
-    return number(fn, name, value, min=0.0, max=1.0, min_open=True, max_open=True)
+def resolve_steps(value: int | float, total_steps: int) -> int:
+    """A ``steps_or_fraction`` value in steps: a fraction becomes ``math.ceil(value *
+    total_steps)``, Hugging Face's rule for ``warmup_ratio`` (so the same float gives the
+    same int: ``0.07 * 100`` is 7.000000000000001 in float64, which HF rounds up to 8)."""
+    if isinstance(value, float):
+        return math.ceil(total_steps * value)
+    return value
 
 
-def one_of(*options: str):
+def one_of(*options: str) -> Checker:
     return lambda fn, name, value: choice(fn, name, value, options)
 
 
-def sorted_ints(minimum: int = 0):
+def sorted_ints(minimum: int = 0) -> Checker:
     return lambda fn, name, value: boundaries(fn, name, value, min=minimum)
 
 
-def optional(checker):
+def optional(checker: Checker) -> Checker:
     """``checker``, letting None through."""
     return lambda fn, name, value: None if value is None else checker(fn, name, value)
 
 
-def LRS(fn: str, name: str, values: Any) -> tuple:  # noqa: N802
+def lrs(fn: str, name: str, values: Any) -> tuple:
     """A list of learning rates."""
+    if is_optimizer(values):
+        raise TypeError(optimizer_message(fn, name))
     if isinstance(values, str) or not isinstance(values, Sequence):
-        raise TypeError(f"{fn}: `{name}` must be a list of numbers, got {_fmt(values)}.")
+        raise TypeError(f"{fn}: `{name}` must be a list of numbers, got {values!r}.")
     return tuple(lr(fn, f"{name}[{i}]", v) for i, v in enumerate(values))

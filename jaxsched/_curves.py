@@ -14,22 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _anneal as shape
 from . import _checks as check
-from ._schedule import (
-    SELECT_MAX,
-    Schedule,
-    divide,
-    fl,
-    float_dtype,
-    hyper,
-    pick,
-    reached,
-    schedule_class,
-    segment,
-    since,
-    static,
-    tmin,
-)
+from ._anneal import anneal
+from ._lookup import SELECT_MAX, pick, segment, select
+from ._schedule import Schedule, hyper, schedule_class, static
+from ._steps import divide, fl, float_dtype, reached, since
 
 
 @schedule_class
@@ -41,17 +31,14 @@ class constant(Schedule):
     0.10
     """
 
-    value: Any = hyper(check.LR)
+    value: Any = hyper(check.lr)
     _gather = ("value",)
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.asarray(self.value)
-
-
-def _frac(t: jax.Array, steps: Any) -> jax.Array:
-    """``min(t, steps) / steps`` in float, clamped to [0, 1]: XLA may turn the division
-    into a multiply by the rounded reciprocal, which must not overshoot the end value."""
-    return jnp.minimum(fl(tmin(t, steps)) / fl(steps), 1.0)
 
 
 @schedule_class
@@ -59,20 +46,25 @@ class linear(Schedule):
     """Linear interpolation from ``start`` to ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = start + (end - start) * min(t, steps) / steps``.
-    Equals ``optax.linear_schedule(start, end, steps)``.
+    Equals ``optax.linear_schedule(start, end, steps)``, computed without cancellation
+    (see ``_anneal``): a decay as ``end + (start - end) * (steps - t) / steps``, exactly
+    ``end`` from ``steps`` on.
 
     >>> import jaxsched as js
     >>> print(f"{js.linear(0.0, 1.0, 10)(5):.2f}")
     0.50
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
     _gather = ("start", "end", "steps")
 
+    def _horizon(self) -> int:
+        return self.steps
+
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.start + (self.end - self.start) * _frac(t, self.steps)
+        return anneal(self.start, self.end, t, self.steps, shape.linear)
 
 
 @schedule_class
@@ -80,8 +72,11 @@ class cosine(Schedule):
     """Cosine annealing from ``start`` to the floor ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = end + (start - end) * (0.5 * (1 + cos(pi * min(t, steps) / steps))) ** exponent``.
-    Equals ``optax.cosine_decay_schedule(start, steps, alpha=end / start, exponent)``.
-    The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
+    Equals ``optax.cosine_decay_schedule(start, steps, alpha=end / start, exponent)``,
+    computed as ``end + (start - end) * sin(pi / 2 * (steps - t) / steps) ** (2 * exponent)``
+    so that nothing cancels near the end (see ``_anneal``); exactly ``end`` from ``steps``
+    on. The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
+    ``exponent`` is a float hyperparameter like ``start`` (it may be traced, e.g. vmapped).
 
     >>> import jaxsched as js
     >>> s = js.cosine(1.0, 0.0, 100)
@@ -89,17 +84,17 @@ class cosine(Schedule):
     0.500000 0.000000 0.000000
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
-    exponent: float = static(check.POSITIVE, default=1.0)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
+    exponent: Any = hyper(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
 
+    def _horizon(self) -> int:
+        return self.steps
+
     def _eval(self, t: jax.Array) -> jax.Array:
-        c = 0.5 * (1.0 + jnp.cos(jnp.pi * _frac(t, self.steps)))
-        if self.exponent != 1.0:
-            c = c**self.exponent
-        return self.end + (self.start - self.end) * c
+        return anneal(self.start, self.end, t, self.steps, *shape.cosine_power(self.exponent))
 
 
 @schedule_class
@@ -107,24 +102,26 @@ class polynomial(Schedule):
     """Polynomial decay from ``start`` to ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = end + (start - end) * (1 - min(t, steps) / steps) ** power``.
-    Equals ``optax.polynomial_schedule(start, end, power, steps)``.
+    Equals ``optax.polynomial_schedule(start, end, power, steps)``, with the remaining
+    fraction taken from exact integer differences (see ``_anneal``): exactly ``end``
+    from ``steps`` on. ``power`` is a float hyperparameter (it may be traced).
 
     >>> import jaxsched as js
     >>> print(f"{js.polynomial(1.0, 0.0, 10, power=2.0)(5):.4f}")
     0.2500
     """
 
-    start: Any = hyper(check.LR)
-    end: Any = hyper(check.LR)
-    steps: int = static(check.POSITIVE_INT)
-    power: float = static(check.POSITIVE, default=1.0)
+    start: Any = hyper(check.lr)
+    end: Any = hyper(check.lr)
+    steps: int = static(check.positive_int)
+    power: Any = hyper(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
 
+    def _horizon(self) -> int:
+        return self.steps
+
     def _eval(self, t: jax.Array) -> jax.Array:
-        # The remaining fraction from exact integer differences: 1 - t/steps in float32 can
-        # leave 6e-8 at t == steps, which power < 1 magnifies into a missed end value.
-        rest = fl(self.steps - tmin(t, self.steps)) / fl(self.steps)
-        return self.end + (self.start - self.end) * rest**self.power
+        return anneal(self.start, self.end, t, self.steps, *shape.polynomial(self.power))
 
 
 @schedule_class
@@ -142,11 +139,11 @@ class exponential(Schedule):
     1.000 0.500 0.250
     """
 
-    start: Any = hyper(check.LR)
-    gamma: Any = hyper(check.POSITIVE)
-    every: int = static(check.POSITIVE_INT, default=1)
-    staircase: bool = static(check.FLAG, default=False)
-    end: Any = hyper(check.OPTIONAL_LR, default=None)
+    start: Any = hyper(check.lr)
+    gamma: Any = hyper(check.positive)
+    every: int = static(check.positive_int, default=1)
+    staircase: bool = static(check.flag, default=False)
+    end: Any = hyper(check.optional(check.lr), default=None)
     _gather = ("start", "gamma", "every", "end")
 
     def _check(self) -> None:
@@ -193,9 +190,12 @@ class multistep(Schedule):
     1.00 0.10 0.010
     """
 
-    start: Any = hyper(check.LR)
+    start: Any = hyper(check.lr)
     milestones: tuple[int, ...] = static(check.sorted_ints())
-    gamma: Any = hyper(check.POSITIVE, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1)
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         n = len(self.milestones)
@@ -221,13 +221,16 @@ class piecewise_constant(Schedule):
     1.0 0.5 0.1
     """
 
-    values: tuple[Any, ...] = hyper(check.LRS)
+    values: tuple[Any, ...] = hyper(check.lrs)
     boundaries: tuple[int, ...] = static(check.sorted_ints())
 
     def _check(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(f"piecewise_constant: needs len(values) == len(boundaries) + 1, got "
                              f"{len(self.values)} values for {len(self.boundaries)} boundaries.")
+
+    def _horizon(self) -> None:
+        return None
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return pick(t, self.boundaries, self.values)
@@ -268,29 +271,27 @@ class interpolate(Schedule):
                             "to sweep a traced peak, multiply: peak * interpolate(...).")
         object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
 
+    def _horizon(self) -> int:
+        return self.knots[-1][0]
+
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
         values = tuple(k[1] for k in self.knots)
+        blend = shape.cosine if self.kind == "cosine" else shape.linear
         if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
-            out = jnp.asarray(values[0])
-            for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:], strict=False):
-                p = jnp.minimum(fl(since(t, s0)) / fl(s1 - s0), 1.0)
-                out = jnp.where(reached(t, s0), self._blend(v0, v1, p), out)
-            return out
+            blends = [anneal(v0, v1, since(t, s0), s1 - s0, blend)
+                      for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
+                                                strict=False)]
+            return select(t, steps[:-1], [values[0], *blends])
         table = jnp.asarray(values, dtype=float_dtype())
-        starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else table.dtype)
-        lengths = jnp.asarray(np.diff(steps), dtype=table.dtype)
+        exact = _fits(t, steps)
+        starts = jnp.asarray(steps[:-1], dtype=t.dtype if exact else table.dtype)
+        lengths = jnp.asarray(np.diff(steps), dtype=t.dtype if exact else table.dtype)
         i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
         s0 = starts[i]
-        # Before the first knot t < s0: clamp (p = 0) without unsigned wrap-around.
-        local = jnp.where(t >= s0, t - s0, 0) if starts.dtype == t.dtype else fl(t) - s0
-        p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)
-        return self._blend(table[i], table[i + 1], p)
-
-    def _blend(self, v0: Any, v1: Any, p: jax.Array) -> jax.Array:
-        if self.kind == "cosine":
-            return v1 + (v0 - v1) * 0.5 * (1.0 + jnp.cos(jnp.pi * p))
-        return v0 + (v1 - v0) * p
+        # Before the first knot t < s0: clamp (local = 0) without unsigned wrap-around.
+        local = jnp.where(t >= s0, t - s0, 0) if exact else jnp.maximum(fl(t) - s0, 0.0)
+        return anneal(table[i], table[i + 1], local, lengths[i], blend)
 
 
 def _fits(t: jax.Array, steps: tuple[int, ...]) -> bool:
@@ -313,9 +314,9 @@ class inverse_sqrt(Schedule):
     0.500 1.000 0.500
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    timescale: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int = static(check.nonneg_int)
+    timescale: int | None = static(check.optional(check.positive_int), default=None)
 
     def _check(self) -> None:
         if self.timescale is None and self.warmup_steps == 0:
@@ -350,13 +351,14 @@ class cyclic(Schedule):
     0.10 0.55 1.00 0.55 0.10
     """
 
-    low: Any = hyper(check.LR)
-    high: Any = hyper(check.LR)
-    step_size_up: int = static(check.POSITIVE_INT)
-    step_size_down: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    _long_rise = True
+    low: Any = hyper(check.lr)
+    high: Any = hyper(check.lr)
+    step_size_up: int = static(check.positive_int)
+    step_size_down: int | None = static(check.optional(check.positive_int), default=None)
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
-    gamma: Any = hyper(check.POSITIVE, default=1.0)
+    gamma: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.step_size_up
@@ -371,3 +373,24 @@ class cyclic(Schedule):
             log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
             h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
         return self.low + (self.high - self.low) * h
+
+
+@schedule_class
+class _sqrt_decay(Schedule):
+    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown,
+    computed as ``(steps - t) / steps / (1 + sqrt(t / steps))`` so that nothing cancels."""
+
+    start: Any = hyper(check.lr)
+    end: Any = hyper()
+    steps: int = static()
+    _gather = ("start", "end", "steps")
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return anneal(self.start, self.end, t, self.steps, shape.one_minus_sqrt, shape.sqrt_done)
+
+    def _horizon(self) -> int:
+        return self.steps
+
+
+# The decay shapes a recipe or a re-plan names: start -> end over steps.
+DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}

@@ -16,46 +16,26 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._curves import (
-    constant,
-    cosine,
-    cyclic,
-    interpolate,
-    linear,
-    multistep,
-    piecewise_constant,
-    polynomial,
-)
-from ._join import clip, join, per_epoch, warmup
-from ._plateau import plateau
-from ._recipes import _Recipe, _sqrt_decay, one_cycle, one_cycle_momentum
-from ._schedule import Schedule, add, evaluate, mul, wrap
+from ._schedule import Schedule, as_schedule, evaluate, is_stateful
 from ._spec import parse
 
 DENSE_MAX = 1 << 22  # steps evaluated one by one (about 0.3 s on a CPU)
 SAMPLES = 1 << 20  # evenly spaced steps evaluated beyond that
 ZERO_TAIL = 1e-3  # a zero tail longer than this fraction of training is a mistake
 WARMUP_FRACTION = 0.25
-_NO_WARMUP_WARNING = (one_cycle, one_cycle_momentum, cyclic)  # rising for long is their design
 
 
 # ----------------------------------------------------------------- inputs
 def resolve(schedule: Any, fn: str) -> tuple[Schedule, str, str | None]:
-    """``(schedule, its text, a note)`` for a schedule, its text, a plateau or a function."""
+    """``(schedule, its text, a note)`` for a schedule, its text, a stateful schedule
+    (shown by its stateless part, e.g. a plateau's base) or a function of the step."""
     if isinstance(schedule, str):
         schedule = parse(schedule)
-    if isinstance(schedule, plateau):
-        base = schedule.base if isinstance(schedule.base, Schedule) else constant(schedule.base)
-        note = ("a plateau's reductions depend on the metric: shown is its base schedule, "
-                "the LR before any reduction")
+    if is_stateful(schedule) and callable(getattr(schedule, "_preview", None)):
+        base, note = schedule._preview()
         return base, repr(schedule), note
-    if isinstance(schedule, Schedule):
-        return schedule, repr(schedule), None
-    if callable(schedule):
-        s = wrap(schedule)
-        return s, repr(s), None
-    raise TypeError(f"{fn}: `schedule` must be a schedule, its text or a jnp-traceable "
-                    f"function of the step, got {schedule!r}.")
+    s = as_schedule(schedule, fn, "schedule", numbers="refuse")
+    return s, repr(s), None
 
 
 def check_steps(steps: Any, fn: str) -> int:
@@ -86,77 +66,6 @@ def sample(schedule: Schedule, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     return steps, values_at(schedule, steps), n > DENSE_MAX
 
 
-# ----------------------------------------------------------------- structure
-def horizon(s: Any) -> int | float | None:
-    """Where the schedule's planned course ends: it holds its last value from there.
-
-    ``None``: no planned end (a constant or a staircase holds by design);
-    ``math.inf``: it never settles (exponential, cyclic, restarts, inverse sqrt).
-    A schedule class may state its own with a ``_horizon(self)`` method returning
-    the same kinds of values (``CosineAnnealingLR``: ``T_max``).
-    """
-    own = getattr(type(s), "_horizon", None)
-    if callable(own):
-        return own(s)
-    if isinstance(s, linear | cosine | polynomial | _sqrt_decay):
-        return s.steps
-    if isinstance(s, interpolate):
-        return s.knots[-1][0]
-    if isinstance(s, constant | multistep | piecewise_constant):
-        return None
-    if isinstance(s, join):
-        return _shift(horizon(s.schedules[-1]), s.boundaries[-1] if s.boundaries else 0)
-    if isinstance(s, warmup):
-        return _shift(horizon(s.schedule), s.steps)
-    if isinstance(s, _Recipe):
-        return horizon(_inner(s))
-    if isinstance(s, clip):
-        return horizon(s.schedule)
-    if isinstance(s, per_epoch):
-        h = horizon(s.schedule)
-        return h if h is None or h == math.inf else math.ceil(h) * s.steps_per_epoch
-    if isinstance(s, mul | add):
-        ends = [horizon(x) for x in (s.a, s.b) if isinstance(x, Schedule)]
-        if math.inf in ends:
-            return math.inf
-        ends = [h for h in ends if h is not None]
-        return max(ends) if ends else None
-    return math.inf
-
-
-def _inner(s: _Recipe) -> Schedule | None:
-    """The composition a recipe evaluates, or None for one that evaluates by itself."""
-    try:
-        return s._inner
-    except NotImplementedError:
-        return None
-
-
-def _shift(h: int | float | None, by: int) -> int | float | None:
-    return h if h is None or h == math.inf else by + h
-
-
-def join_boundaries(s: Any, offset: int = 0, scale: int = 1) -> list[int]:
-    """Global steps where one joined piece hands over to the next."""
-    if isinstance(s, join):
-        out = [offset + b * scale for b in s.boundaries]
-        for start, piece in zip((0, *s.boundaries), s.schedules, strict=True):
-            out += join_boundaries(piece, offset + start * scale, scale)
-        return out
-    if isinstance(s, warmup):
-        return join_boundaries(s.schedule, offset + s.steps * scale, scale)
-    if isinstance(s, _Recipe):
-        return join_boundaries(_inner(s), offset, scale)
-    if isinstance(s, clip):
-        return join_boundaries(s.schedule, offset, scale)
-    if isinstance(s, per_epoch):
-        return join_boundaries(s.schedule, offset, scale * s.steps_per_epoch)
-    if isinstance(s, mul | add):
-        return [b for x in (s.a, s.b) if isinstance(x, Schedule)
-                for b in join_boundaries(x, offset, scale)]
-    return []
-
-
 # ----------------------------------------------------------------- description
 @dataclasses.dataclass(frozen=True)
 class Description:
@@ -175,6 +84,7 @@ class Description:
     horizon: int | None  # where the schedule's planned course ends, if it has one
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()  # how it was evaluated (sampled, plateau base)
+    comparison: Comparison | None = None  # against the schedule the run followed before
 
     def __str__(self) -> str:
         n = self.steps
@@ -194,12 +104,75 @@ class Description:
         lines = [f"{self.schedule}", f"over {n} steps (0 .. {n - 1})"]
         lines += [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.comparison is not None:
+            lines += self.comparison.lines()
         if self.warnings:
             lines.append("warnings:")
             lines += [f"  - {w}" for w in self.warnings]
         else:
             lines.append("warnings: none")
         return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """How a re-planned schedule relates to the one the run followed (``describe(compare=)``)."""
+
+    schedule: str  # the old schedule's text
+    resume_step: int | None  # where the run resumes: the re-plan's `at`, else `count`
+    old_lr: float | None  # the old schedule at the resume step
+    new_lr: float | None  # the new schedule at the resume step
+    first_difference: int | None  # first step where the two differ (None: identical)
+    old_final: float  # the old schedule at step N-1
+
+    def lines(self) -> list[str]:
+        out = [f"compared with: {self.schedule}"]
+        if self.resume_step is not None:
+            out.append(f"  resumes at step {self.resume_step}: lr {_g(self.old_lr)} -> "
+                       f"{_g(self.new_lr)}")
+        same = ("identical over the run" if self.first_difference is None
+                else f"identical before step {self.first_difference}")
+        return [*out, f"  {same}; old final {_g(self.old_final)}"]
+
+
+def _compare(s: Schedule, old: Any, n: int, grid: np.ndarray, v: np.ndarray, sampled: bool,
+             count: int | None) -> tuple[Comparison | None, list[str]]:
+    """The comparison with ``old`` (if given) and the warnings about the resume step."""
+    own = getattr(type(s), "_resume_step", None)
+    at = own(s) if callable(own) else None
+    warnings = []
+    if count is not None and at is not None and count != at:
+        lr = _value_at(s, count)
+        warnings.append(f"the schedule resumes at step {at} but the checkpoint's step count is "
+                        f"{count}: the restored optimizer applies it from step {count}"
+                        + (f" (lr {_g(lr)})" if lr is not None else "")
+                        + f", so steps {min(at, count)}..{max(at, count) - 1} follow the wrong "
+                        f"course; re-plan with at={count}")
+    if old is None:
+        return None, warnings
+    o, text, _ = resolve(old, "describe")
+    w = values_at(o, grid)
+    diff = np.flatnonzero(w != v)
+    first = None
+    if diff.size:
+        i = int(diff[0])
+        first = int(grid[i])
+        if sampled and i > 0:  # the first differing step between two sample points
+            steps = np.arange(int(grid[i - 1]), first + 1, dtype=np.int64)
+            first = int(steps[np.flatnonzero(values_at(o, steps) != values_at(s, steps))[0]])
+    at = at if at is not None else count if count is not None else first
+    old_lr = new_lr = None
+    if at is not None and at < n:
+        old_lr, new_lr = _value_at(o, at), _value_at(s, at)
+    if at is not None and first is not None and first < at:
+        warnings.append(f"the schedule differs from the old one at step {first}, before the run "
+                        f"resumes at step {at}: build it from the old one with js.extend, "
+                        f"js.cooldown or js.restart(old, at={at}, ...)")
+    scale = max(float(np.max(np.abs(v))), float(np.max(np.abs(w))))
+    if old_lr is not None and abs(new_lr - old_lr) > 1e-3 * scale:
+        warnings.append(f"the LR jumps at the resume step {at}: from {_g(old_lr)} (old) to "
+                        f"{_g(new_lr)}; js.extend and js.cooldown continue from the LR reached")
+    return Comparison(text, at, old_lr, new_lr, first, float(w[-1])), warnings
 
 
 def _g(x: float) -> str:
@@ -210,7 +183,8 @@ def _pct(k: int, n: int) -> str:
     return f"{100.0 * k / n:.3g}%"
 
 
-def describe(schedule: Any, steps: int) -> Description:
+def describe(schedule: Any, steps: int, *, compare: Any = None,
+             count: int | None = None) -> Description:
     """Key values of a schedule over ``steps`` training steps, and warnings.
 
     Reports the start value, the peak and its step, where the warmup ends (the
@@ -222,10 +196,19 @@ def describe(schedule: Any, steps: int) -> Description:
     reaches its final value: a ``T_max`` not adjusted); the warmup is over 25%
     of training; joined pieces do not meet (a jump at a boundary).
 
+    With ``compare`` (the schedule the run followed before a re-plan), it also
+    reports the resume step (a re-planned schedule's ``at``, else ``count``), the
+    LR there under both schedules and the first step where they differ, and warns
+    when they differ before the resume step or the LR jumps at it. With ``count``
+    (the checkpoint's step count, e.g. ``opt_state.count``) it warns when the
+    re-planned schedule resumes at another step.
+
     Args:
       schedule: a schedule, its text (as ``parse`` reads it), a ``plateau``
         (its base is described) or a jnp-traceable function of the step.
       steps: the number of training steps N.
+      compare: the schedule the run followed before, in any form ``schedule`` takes.
+      count: the step count stored in the checkpoint (an int >= 0).
 
     Returns:
       A ``Description``; ``print`` it for a table.
@@ -240,6 +223,8 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
     """
     s, text, note = resolve(schedule, "describe")
     n = check_steps(steps, "describe")
+    if count is not None:
+        count = _check_count(count)
     grid, v, sampled = sample(s, n)
     notes = [note] if note else []
     if sampled:
@@ -261,7 +246,7 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
         zero_from, _ = dense.first(last + 1, lambda w: np.flatnonzero(w > 0)[-1] + 1
                                    if np.any(w > 0) else 0, window=(last, last + 1))
 
-    h = horizon(s)
+    h = s._horizon()
     h = None if h is None or h == math.inf else int(h)
     warnings = []
     if not np.all(np.isfinite(v)):
@@ -283,12 +268,23 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
                         f"it never reaches its final value{reach} and ends at {_g(final)}; set "
                         f"its total/decay steps (T_max) to {n}")
     if (warmup_end is not None and warmup_end > WARMUP_FRACTION * n
-            and not isinstance(s, _NO_WARMUP_WARNING)):
+            and not s._long_rise):
         warnings.append(f"the warmup takes {warmup_end} steps, {_pct(warmup_end, n)} of "
                         f"training (over {WARMUP_FRACTION:.0%}); warmups are usually 1-10%")
     warnings += _jumps(s, n, peak)
+    comparison, more = _compare(s, compare, n, grid, v, sampled, count)
     return Description(text, n, start, peak, peak_step, warmup_end, final, low, min_step,
-                       zero_from, h, tuple(warnings), tuple(notes))
+                       zero_from, h, tuple(warnings + more), tuple(notes), comparison)
+
+
+def _check_count(count: Any) -> int:
+    value = np.asarray(count)  # a Python int, or the optimizer's count array
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+        raise TypeError(f"describe: `count` must be an int step count (e.g. opt_state.count), "
+                        f"got {count!r}.")
+    if int(value) < 0:
+        raise ValueError(f"describe: `count` must be an int >= 0, got {int(value)}.")
+    return int(value)
 
 
 def _value_at(s: Schedule, step: int) -> float | None:
@@ -297,7 +293,7 @@ def _value_at(s: Schedule, step: int) -> float | None:
 
 
 def _jumps(s: Schedule, n: int, peak: float, limit: int = 3) -> list[str]:
-    bounds = sorted({b for b in join_boundaries(s) if 3 <= b <= n - 3})
+    bounds = sorted({b for b in s._handoffs() if 3 <= b <= n - 3})
     if not bounds or peak <= 0:
         return []
     near = np.asarray([b + d for b in bounds for d in range(-3, 3)], np.int64)

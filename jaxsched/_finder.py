@@ -23,7 +23,7 @@ import optax
 from jax import lax
 
 from . import _checks as check
-from ._schedule import float_dtype
+from ._steps import float_dtype
 
 _MODES = ("exp", "linear")
 MIN_STEPS = 10
@@ -106,18 +106,11 @@ class FinderResult:
           The matplotlib ``Figure``.
 
         Raises:
-          ImportError: if matplotlib is not installed (``pip install 'jaxsched[plot]'``).
+          ImportError: if matplotlib is not installed (``pip install matplotlib``).
         """
-        try:
-            from matplotlib.figure import Figure
-        except ImportError as e:
-            raise ImportError("FinderResult.plot: needs matplotlib; install it with "
-                              "pip install 'jaxsched[plot]'.") from e
-        if ax is None:
-            fig = Figure(figsize=(7, 4), layout="constrained")
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
+        from ._plot import figure
+
+        fig, ax = figure("FinderResult.plot", ax, (7, 4))
         end = min(self.num_valid + 1, len(self.lrs))  # the divergence step is drawn too
         lrs, raw, smooth = self.lrs[:end], self.losses[:end], self.smoothed[:end]
         finite = np.isfinite(raw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -18,26 +19,20 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import anneal
+from ._lookup import SELECT_MAX, segment, select, table
 from ._schedule import (
-    SCHEDULE,
-    SELECT_MAX,
     Schedule,
-    as_schedule,
-    divide,
-    fl,
-    float_dtype,
     hyper,
-    is_int,
-    reached,
     schedule_class,
-    segment,
-    since,
-    stack,
+    schedule_field,
+    schedule_list,
+    shift,
     static,
-    table,
-    tmin,
 )
+from ._steps import divide, fl, float_dtype, is_int, reached, since, stack
 
 
 # ----------------------------------------------------------------- families
@@ -98,14 +93,6 @@ def _column(values: list[Any], t: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------- join
-def SCHEDULES(fn: str, name: str, values: Any) -> tuple[Schedule, ...]:  # noqa: N802
-    if not isinstance(values, list | tuple):
-        raise TypeError(f"{fn}: `{name}` must be a list of schedules, got {values!r}.")
-    if not values:
-        raise ValueError(f"{fn}: `{name}` must not be empty.")
-    return tuple(as_schedule(v, fn, f"{name}[{i}]") for i, v in enumerate(values))
-
-
 @schedule_class
 class join(Schedule):
     """Pieces joined in time: piece ``i`` runs from ``boundaries[i-1]`` and sees
@@ -127,7 +114,7 @@ class join(Schedule):
     0.50 1.00 0.50
     """
 
-    schedules: tuple[Schedule, ...] = hyper(SCHEDULES)
+    schedules: tuple[Schedule, ...] = hyper(schedule_list)
     boundaries: tuple[int, ...] = static(check.sorted_ints(1))
 
     def _check(self) -> None:
@@ -135,6 +122,19 @@ class join(Schedule):
             raise ValueError(f"join: needs len(boundaries) == len(schedules) - 1, got "
                              f"{len(self.boundaries)} boundaries for {len(self.schedules)} "
                              "schedules.")
+
+    def _horizon(self) -> int | float | None:
+        return shift(self.schedules[-1]._horizon(), self.boundaries[-1] if self.boundaries else 0)
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [p for start, piece in zip((0, *self.boundaries), self.schedules, strict=True)
+                for p in piece._course(offset + start)]
+
+    def _handoffs(self) -> tuple[int, ...]:
+        out = list(self.boundaries)
+        for start, piece in zip((0, *self.boundaries), self.schedules, strict=True):
+            out += [start + b for b in piece._handoffs()]
+        return tuple(out)
 
     @functools.cached_property
     def _families(self) -> tuple[_Family, ...]:
@@ -147,10 +147,10 @@ class join(Schedule):
         families = self._families
         if len(families) > 1 and len(bounds) <= SELECT_MAX:
             # Few pieces of several kinds: evaluate each, select (what vmap would do anyway).
-            out = pieces[0]._eval(t)
-            for b, piece in zip(bounds, pieces[1:], strict=True):
-                out = jnp.where(reached(t, b), piece._eval(since(t, b)), out)
-            return out
+            values = [pieces[0]._eval(t)]
+            values += [piece._eval(since(t, b)) for b, piece in zip(bounds, pieces[1:],
+                                                                     strict=True)]
+            return select(t, bounds, values)
         seg = segment(t, bounds)
         starts = table(t, (0, *bounds))
         local = t - starts[seg]
@@ -201,10 +201,10 @@ class repeat(Schedule):
     0.50 0.50 0.25 0.25
     """
 
-    schedule: Schedule = hyper(SCHEDULE)
-    period: int = static(check.POSITIVE_INT)
-    period_mult: int = static(check.POSITIVE_INT, default=1)
-    decay: Any = hyper(check.POSITIVE, default=1.0)
+    schedule: Schedule = hyper(schedule_field)
+    period: int = static(check.positive_int)
+    period_mult: int = static(check.positive_int, default=1)
+    decay: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         p, m = self.period, self.period_mult
@@ -238,13 +238,22 @@ class warmup(Schedule):
     0.50 1.00 0.50
     """
 
-    schedule: Schedule = hyper(SCHEDULE)
-    steps: int = static(check.POSITIVE_INT)
-    start: Any = hyper(check.LR, default=0.0)
+    schedule: Schedule = hyper(schedule_field)
+    steps: int = static(check.positive_int)
+    start: Any = hyper(check.lr, default=0.0)
+
+    def _horizon(self) -> int | float | None:
+        return shift(self.schedule._horizon(), self.steps)
+
+    def _handoffs(self) -> tuple[int, ...]:
+        return tuple(self.steps + b for b in self.schedule._handoffs())
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        return [(offset, self), *self.schedule._course(offset + self.steps)]
 
     def _eval(self, t: jax.Array) -> jax.Array:
         target = self.schedule._eval(jnp.zeros((), t.dtype))
-        ramp = self.start + (target - self.start) * fl(tmin(t, self.steps)) / fl(self.steps)
+        ramp = anneal(self.start, target, t, self.steps, shape.linear, hold=False)
         return jnp.where(reached(t, self.steps), self.schedule._eval(since(t, self.steps)), ramp)
 
 
@@ -258,9 +267,9 @@ class clip(Schedule):
     0.80 0.20
     """
 
-    schedule: Schedule = hyper(SCHEDULE)
-    min: Any = hyper(check.OPTIONAL_LR, default=None)
-    max: Any = hyper(check.OPTIONAL_LR, default=None)
+    schedule: Schedule = hyper(schedule_field)
+    min: Any = hyper(check.optional(check.lr), default=None)
+    max: Any = hyper(check.optional(check.lr), default=None)
 
     def _check(self) -> None:
         lo, hi = self.min, self.max
@@ -268,6 +277,12 @@ class clip(Schedule):
             raise ValueError("clip: give `min`, `max` or both; with neither it does nothing.")
         if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
             raise ValueError(f"clip: needs min <= max, got min={lo!r}, max={hi!r}.")
+
+    def _horizon(self) -> int | float | None:
+        return self.schedule._horizon()
+
+    def _handoffs(self) -> tuple[int, ...]:
+        return self.schedule._handoffs()
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.clip(self.schedule._eval(t), self.min, self.max)
@@ -288,9 +303,16 @@ class per_epoch(Schedule):
     1.00 0.10
     """
 
-    schedule: Schedule = hyper(SCHEDULE)
-    steps_per_epoch: int = static(check.POSITIVE_INT)
-    staircase: bool = static(check.FLAG, default=True)
+    schedule: Schedule = hyper(schedule_field)
+    steps_per_epoch: int = static(check.positive_int)
+    staircase: bool = static(check.flag, default=True)
+
+    def _horizon(self) -> int | float | None:
+        h = self.schedule._horizon()
+        return h if h is None or h == math.inf else math.ceil(h) * self.steps_per_epoch
+
+    def _handoffs(self) -> tuple[int, ...]:
+        return tuple(b * self.steps_per_epoch for b in self.schedule._handoffs())
 
     def _eval(self, t: jax.Array) -> jax.Array:
         n = self.steps_per_epoch

@@ -186,6 +186,22 @@ def chart(schedules: Any, steps: int, *, labels: Sequence[str] | None = None,
 
 
 # ----------------------------------------------------------------- PNG
+def figure(fn: str, ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
+    """``(figure, axes)``: new ones of ``size`` inches, or ``ax`` and its figure.
+
+    matplotlib is imported here, only when something is drawn.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"{fn}: drawing needs matplotlib, an optional dependency; install "
+                          "it with: pip install matplotlib") from e
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.add_subplot()
+
+
 def plot(schedule: Any, steps: int, path: str | None = None, *, compare: Sequence[Any] = (),
          labels: Sequence[str] | None = None, log: bool = False, title: str | None = None,
          ax: Any = None, dpi: int = 120) -> Any:
@@ -208,21 +224,12 @@ def plot(schedule: Any, steps: int, path: str | None = None, *, compare: Sequenc
       The matplotlib ``Figure``.
 
     Raises:
-      ImportError: if matplotlib is not installed (``pip install 'jaxsched[plot]'``).
+      ImportError: if matplotlib is not installed (``pip install matplotlib``).
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError("plot: drawing a PNG needs matplotlib; install it with "
-                          "pip install 'jaxsched[plot]'.") from e
+    fig, ax = figure("plot", ax, (8, 4))
     items = list(schedule) if isinstance(schedule, list | tuple) else [schedule]
     items += list(compare)
     n, series = _series(items, steps, labels, "plot")
-    if ax is None:
-        fig = Figure(figsize=(8, 4), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
     for label, x, y in series:
         px, py = envelope(x, y, 4096)
         ax.plot(px, py, label=shorten(label, 60), linewidth=1.5)

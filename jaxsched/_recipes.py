@@ -9,33 +9,27 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from . import _checks as check
-from ._curves import _frac, constant, cosine, linear, polynomial
+from ._curves import DECAYS, constant, cosine, linear, polynomial
 from ._join import join, repeat, warmup
-from ._schedule import Schedule, hyper, schedule_class, static
+from ._schedule import Recipe, Schedule, hyper, schedule_class, static
 
 
-class _Recipe(Schedule):
-    """A schedule defined by the composition ``_build()`` returns."""
+class _RunRecipe(Recipe):
+    """A recipe that knows the length of the run: ``warmup_steps`` may be a fraction of it."""
 
-    @functools.cached_property
-    def _inner(self) -> Schedule:
-        return self._build()
-
-    def _build(self) -> Schedule:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        return self._inner._eval(t)
+    @property
+    def _warmup(self) -> int:
+        return check.resolve_steps(self.warmup_steps, self.total_steps)
 
 
-def _check_total(fn: str, warmup_steps: int, total_steps: int) -> None:
-    if total_steps <= warmup_steps:
+def _check_total(fn: str, warmup_steps: int | float, total_steps: int) -> None:
+    w = check.resolve_steps(warmup_steps, total_steps)
+    if total_steps <= w:
+        written = (f"{warmup_steps!r} (math.ceil({warmup_steps!r} * {total_steps}) = {w} steps)"
+                   if isinstance(warmup_steps, float) else f"{w}")
         raise ValueError(f"{fn}: needs total_steps > warmup_steps (total_steps counts the "
-                         f"warmup), got total_steps={total_steps}, warmup_steps={warmup_steps}.")
+                         f"warmup), got total_steps={total_steps}, warmup_steps={written}.")
 
 
 def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
@@ -43,7 +37,7 @@ def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
 
 
 @schedule_class
-class warmup_cosine(_Recipe):
+class warmup_cosine(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then cosine decay to ``end`` at ``total_steps``.
 
     ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``, then
@@ -52,33 +46,46 @@ class warmup_cosine(_Recipe):
     ``optax.warmup_cosine_decay_schedule(start, peak, warmup_steps, total_steps, end, exponent)``
     and, with ``start=end=0``, Hugging Face's ``get_cosine_schedule_with_warmup``.
 
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
     0.50 1.00 0.50 0.00
+    >>> s = js.warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)  # 10 steps
+    >>> s
+    warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)
+    >>> print(f"{s(5):.2f} {s(10):.2f}")
+    0.50 1.00
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    total_steps: int = static(check.POSITIVE_INT)
-    start: Any = hyper(check.LR, default=0.0)
-    end: Any = hyper(check.LR, default=0.0)
-    exponent: float = static(check.POSITIVE, default=1.0)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int | float = static(check.steps_or_fraction)
+    total_steps: int = static(check.positive_int)
+    start: Any = hyper(check.lr, default=0.0)
+    end: Any = hyper(check.lr, default=0.0)
+    exponent: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(cosine(self.peak, self.end, self.total_steps - w, self.exponent), w,
                      self.start)
 
 
 @schedule_class
-class warmup_linear(_Recipe):
+class warmup_linear(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
 
     With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
@@ -86,22 +93,22 @@ class warmup_linear(_Recipe):
     0.50 0.50 0.00
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    total_steps: int = static(check.POSITIVE_INT)
-    start: Any = hyper(check.LR, default=0.0)
-    end: Any = hyper(check.LR, default=0.0)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int | float = static(check.steps_or_fraction)
+    total_steps: int = static(check.positive_int)
+    start: Any = hyper(check.lr, default=0.0)
+    end: Any = hyper(check.lr, default=0.0)
 
     def _check(self) -> None:
         _check_total("warmup_linear", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(linear(self.peak, self.end, self.total_steps - w), w, self.start)
 
 
 @schedule_class
-class warmup_constant(_Recipe):
+class warmup_constant(Recipe):
     """Linear warmup from ``start`` to ``peak`` over ``warmup_steps``, then ``peak``.
 
     With ``start=0`` equals ``optax.warmup_constant_schedule`` and Hugging Face's
@@ -113,21 +120,25 @@ class warmup_constant(_Recipe):
     0.25 1.00 1.00
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    start: Any = hyper(check.LR, default=0.0)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int = static(check.nonneg_int)
+    start: Any = hyper(check.lr, default=0.0)
 
     def _build(self) -> Schedule:
         return _warm(constant(self.peak), self.warmup_steps, self.start)
 
 
 @schedule_class
-class warmup_polynomial(_Recipe):
+class warmup_polynomial(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
     the warmup. With ``start=0`` equals Hugging Face's
     ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
@@ -135,41 +146,26 @@ class warmup_polynomial(_Recipe):
     0.2500
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    total_steps: int = static(check.POSITIVE_INT)
-    start: Any = hyper(check.LR, default=0.0)
-    end: Any = hyper(check.LR, default=0.0)
-    power: float = static(check.POSITIVE, default=1.0)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int | float = static(check.steps_or_fraction)
+    total_steps: int = static(check.positive_int)
+    start: Any = hyper(check.lr, default=0.0)
+    end: Any = hyper(check.lr, default=0.0)
+    power: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         curve = polynomial(self.peak, self.end, self.total_steps - w, self.power)
         return _warm(curve, w, self.start)
 
 
-@schedule_class
-class _sqrt_decay(Schedule):
-    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown."""
-
-    start: Any = hyper(check.LR)
-    end: Any = hyper()
-    steps: int = static()
-    _gather = ("start", "end", "steps")
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        frac = _frac(t, self.steps)
-        return self.end + (self.start - self.end) * (1.0 - jnp.sqrt(frac))
-
-
-_DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}
 
 
 @schedule_class
-class wsd(_Recipe):
+class wsd(Recipe):
     """Warmup-stable-decay: linear warmup to ``peak``, hold it, then a short decay to ``end``.
 
     Phases: ``[0, w)`` linear ``start -> peak``; ``[w, w + stable_steps)`` constant
@@ -186,18 +182,18 @@ class wsd(_Recipe):
     0.50 1.00 0.50 0.00
     """
 
-    peak: Any = hyper(check.LR)
-    warmup_steps: int = static(check.NONNEG_INT)
-    stable_steps: int = static(check.NONNEG_INT)
-    decay_steps: int = static(check.POSITIVE_INT)
-    end: Any = hyper(check.LR, default=0.0)
-    decay: str = static(check.one_of(*_DECAYS), default="linear")
-    start: Any = hyper(check.LR, default=0.0)
+    peak: Any = hyper(check.lr)
+    warmup_steps: int = static(check.nonneg_int)
+    stable_steps: int = static(check.nonneg_int)
+    decay_steps: int = static(check.positive_int)
+    end: Any = hyper(check.lr, default=0.0)
+    decay: str = static(check.one_of(*DECAYS), default="linear")
+    start: Any = hyper(check.lr, default=0.0)
 
     def _build(self) -> Schedule:
         phases = ((self.warmup_steps, lambda n: linear(self.start, self.peak, n)),
                   (self.stable_steps, lambda n: constant(self.peak)),
-                  (self.decay_steps, lambda n: _DECAYS[self.decay](self.peak, self.end, n)))
+                  (self.decay_steps, lambda n: DECAYS[self.decay](self.peak, self.end, n)))
         pieces, bounds, at = [], [], 0
         for length, make in phases:
             if length:
@@ -211,15 +207,28 @@ class wsd(_Recipe):
 _ANNEAL = {"cos": cosine, "linear": linear}
 
 
-def _one_cycle_phases(fn: str, total_steps: int, pct_start: float, three_phase: bool):
-    up = int(pct_start * total_steps)
-    need = 2 * up if three_phase else up
-    if up < 1 or need >= total_steps:
-        raise ValueError(
-            f"{fn}: int(pct_start * total_steps) = int({pct_start!r} * {total_steps}) = {up} "
-            f"gives phases of length < 1; needs 1 <= {'2 * ' if three_phase else ''}"
-            f"int(pct_start * total_steps) < total_steps.")
-    return up
+class _OneCycleShape(Recipe):
+    """What ``one_cycle`` and ``one_cycle_momentum`` share: the phase length, checked once."""
+
+    _long_rise = True  # rising for pct_start of the run is the design, not a long warmup
+    total_steps: int
+    pct_start: float
+    three_phase: bool
+
+    def _check(self) -> None:
+        _ = self._up
+
+    @functools.cached_property
+    def _up(self) -> int:
+        """``int(pct_start * total_steps)``: the length of the rising phase."""
+        up = int(self.pct_start * self.total_steps)
+        need = 2 * up if self.three_phase else up
+        if up < 1 or need >= self.total_steps:
+            raise ValueError(
+                f"{type(self).__name__}: int(pct_start * total_steps) = int({self.pct_start!r} "
+                f"* {self.total_steps}) = {up} gives phases of length < 1; needs 1 <= "
+                f"{'2 * ' if self.three_phase else ''}int(pct_start * total_steps) < total_steps.")
+        return up
 
 
 def _one_cycle_build(anneal: str, total: int, up: int, three_phase: bool,
@@ -232,7 +241,7 @@ def _one_cycle_build(anneal: str, total: int, up: int, three_phase: bool,
 
 
 @schedule_class
-class one_cycle(_Recipe):
+class one_cycle(_OneCycleShape):
     """The 1cycle policy (Smith & Topin, 2018): up from ``peak / div_factor`` to ``peak``, then
     down to ``peak / (div_factor * final_div_factor)`` at ``total_steps``.
 
@@ -252,26 +261,22 @@ class one_cycle(_Recipe):
     0.040 1.000 0.000004
     """
 
-    peak: Any = hyper(check.LR)
-    total_steps: int = static(check.POSITIVE_INT)
-    pct_start: float = static(check.FRACTION, default=0.3)
-    div_factor: Any = hyper(check.POSITIVE, default=25.0)
-    final_div_factor: Any = hyper(check.POSITIVE, default=1e4)
+    peak: Any = hyper(check.lr)
+    total_steps: int = static(check.positive_int)
+    pct_start: float = static(check.fraction, default=0.3)
+    div_factor: Any = hyper(check.positive, default=25.0)
+    final_div_factor: Any = hyper(check.positive, default=1e4)
     anneal: str = static(check.one_of(*_ANNEAL), default="cos")
-    three_phase: bool = static(check.FLAG, default=False)
-
-    def _check(self) -> None:
-        _one_cycle_phases("one_cycle", self.total_steps, self.pct_start, self.three_phase)
+    three_phase: bool = static(check.flag, default=False)
 
     def _build(self) -> Schedule:
-        up = _one_cycle_phases("one_cycle", self.total_steps, self.pct_start, self.three_phase)
         initial = self.peak / self.div_factor
-        return _one_cycle_build(self.anneal, self.total_steps, up, self.three_phase,
+        return _one_cycle_build(self.anneal, self.total_steps, self._up, self.three_phase,
                                 initial, self.peak, initial / self.final_div_factor)
 
 
 @schedule_class
-class one_cycle_momentum(_Recipe):
+class one_cycle_momentum(_OneCycleShape):
     """The momentum (or Adam ``b1``) curve that goes with ``one_cycle``: the inverse shape.
 
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
@@ -285,27 +290,21 @@ class one_cycle_momentum(_Recipe):
     0.95 0.85 0.95
     """
 
-    total_steps: int = static(check.POSITIVE_INT)
-    pct_start: float = static(check.FRACTION, default=0.3)
-    base_momentum: Any = hyper(check.LR, default=0.85)
-    max_momentum: Any = hyper(check.LR, default=0.95)
+    total_steps: int = static(check.positive_int)
+    pct_start: float = static(check.fraction, default=0.3)
+    base_momentum: Any = hyper(check.lr, default=0.85)
+    max_momentum: Any = hyper(check.lr, default=0.95)
     anneal: str = static(check.one_of(*_ANNEAL), default="cos")
-    three_phase: bool = static(check.FLAG, default=False)
-
-    def _check(self) -> None:
-        _one_cycle_phases("one_cycle_momentum", self.total_steps, self.pct_start,
-                          self.three_phase)
+    three_phase: bool = static(check.flag, default=False)
 
     def _build(self) -> Schedule:
-        up = _one_cycle_phases("one_cycle_momentum", self.total_steps, self.pct_start,
-                               self.three_phase)
         hi, lo = self.max_momentum, self.base_momentum
-        return _one_cycle_build(self.anneal, self.total_steps, up, self.three_phase,
+        return _one_cycle_build(self.anneal, self.total_steps, self._up, self.three_phase,
                                 hi, lo, hi)
 
 
 @schedule_class
-class sgdr(_Recipe):
+class sgdr(Recipe):
     """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017).
 
     Cycle ``i`` lasts ``period * period_mult ** i`` steps: an optional linear
@@ -321,12 +320,12 @@ class sgdr(_Recipe):
     0.50 1.00 0.50
     """
 
-    start: Any = hyper(check.LR)
-    period: int = static(check.POSITIVE_INT)
-    period_mult: int = static(check.POSITIVE_INT, default=1)
-    end: Any = hyper(check.LR, default=0.0)
-    decay: Any = hyper(check.POSITIVE, default=1.0)
-    warmup_steps: int = static(check.NONNEG_INT, default=0)
+    start: Any = hyper(check.lr)
+    period: int = static(check.positive_int)
+    period_mult: int = static(check.positive_int, default=1)
+    end: Any = hyper(check.lr, default=0.0)
+    decay: Any = hyper(check.positive, default=1.0)
+    warmup_steps: int = static(check.nonneg_int, default=0)
 
     def _check(self) -> None:
         start, end = self.start, self.end

@@ -8,43 +8,61 @@ static metadata validated at construction.
 Subclasses implement ``_eval(t)``, where ``t`` is a non-negative step array that
 is either an integer dtype (exact boundary arithmetic) or the default float
 dtype. ``__call__`` normalises the step and the output dtype once, so composed
-schedules call their children's ``_eval`` directly.
+schedules call their children's ``_eval`` directly. This module holds the value
+and its registry, configs, ``wrap``, the operators, ``evaluate`` and the one
+function that turns "a schedule, a function or a number" into a schedule
+(``as_schedule``); step arithmetic lives in ``_steps`` and segment lookup in
+``_lookup``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
-from collections.abc import Callable
-from typing import Any, ClassVar
+import inspect
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal, dataclass_transform
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.typing import ArrayLike
 
-from . import _checks
+from . import _checks as check
+from ._steps import as_step, finish
 
 _REGISTRY: dict[str, type] = {}  # schedules, and plateau (a stateful schedule)
 
 
-def hyper(check: Callable | None = None, **kwargs: Any) -> Any:
+def hyper(check: Callable | None = None, *, default: Any = dataclasses.MISSING,
+          kw_only: bool = False, compare: bool = True) -> Any:
     """A field holding data: a float hyperparameter or child schedules (pytree leaves).
 
     ``check(fn, name, value) -> value`` validates and normalises it at construction.
     """
-    return dataclasses.field(metadata={"data": True, "check": check}, **kwargs)
+    return dataclasses.field(default=default, kw_only=kw_only, compare=compare,
+                             metadata={"data": True, "check": check})
 
 
-def static(check: Callable | None = None, **kwargs: Any) -> Any:
+def static(check: Callable | None = None, *, default: Any = dataclasses.MISSING,
+           kw_only: bool = False, compare: bool = True) -> Any:
     """A field holding static metadata (ints, strings, tuples, functions)."""
-    return dataclasses.field(metadata={"data": False, "check": check}, **kwargs)
+    return dataclasses.field(default=default, kw_only=kw_only, compare=compare,
+                             metadata={"data": False, "check": check})
 
 
+@dataclass_transform(frozen_default=True, eq_default=True, field_specifiers=(hyper, static))
 def schedule_class(cls: type) -> type:
-    """Makes ``cls`` a frozen dataclass, a JAX pytree and a name known to ``from_config``."""
+    """Makes ``cls`` a frozen dataclass, a JAX pytree and a name known to ``from_config``.
+
+    Declared with ``dataclass_transform`` so that type checkers (mypy, pyright)
+    see every constructor's real parameters.
+    """
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=True)(cls)
+    cls.__init__ = _explained(cls, cls.__init__)
     fields = dataclasses.fields(cls)
     data = [f.name for f in fields if f.metadata.get("data", False)]
     meta = [f.name for f in fields if not f.metadata.get("data", False)]
@@ -53,9 +71,29 @@ def schedule_class(cls: type) -> type:
     return cls
 
 
-def float_dtype() -> jnp.dtype:
-    """float32, or float64 when ``jax_enable_x64`` is on."""
-    return jnp.result_type(float)
+def _explained(cls: type, init: Callable) -> Callable:
+    """``init``, with Python's raw signature errors ("got an unexpected keyword argument")
+    replaced by the messages ``parse`` and ``from_config`` give: the constructor's name,
+    "did you mean", and a hint when an optax optimizer was passed first, PyTorch style."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            name = cls.__name__
+            problem = call_error(name, cls, args, kwargs)
+            if problem is None:
+                raise  # a field's own check: already in the user's words
+            message = problem[0]
+            if any(check.is_optimizer(a) for a in (*args, *kwargs.values())):
+                message += (" An optax optimizer was passed: jaxsched schedules take the "
+                            "learning rate, not the optimizer (the optimizer takes the "
+                            f"schedule: optax.inject_hyperparams(optax.sgd)(learning_rate="
+                            f"{name}(...))).")
+            raise TypeError(message) from None
+
+    return __init__
 
 
 class Schedule:
@@ -64,12 +102,20 @@ class Schedule:
     Abstract; every concrete schedule is a final frozen dataclass. Compose by
     wrapping (``join``, ``repeat``, ``warmup``, ``clip``, ``*``, ``+``), never by
     subclassing a concrete schedule.
+
+    Besides ``_eval``, a class states what it knows about itself, so that tools
+    (``describe``, ``plot``) never switch on concrete types: ``_horizon()`` (where
+    its planned course ends), ``_handoffs()`` (steps where joined pieces hand
+    over) and ``_long_rise`` (rising for a long time is its design, not a
+    too-long warmup).
     """
 
     # Names of scalar fields that a table-driven ``join`` may stack across pieces
     # of the same family (float hyperparameters and int step counts used only
     # arithmetically). Pieces whose other fields are equal share one evaluation.
     _gather: ClassVar[tuple[str, ...]] = ()
+    # True for schedules whose long rise is their design (one-cycle, cyclic).
+    _long_rise: ClassVar[bool] = False
 
     def __call__(self, step: ArrayLike) -> jax.Array:
         """Returns the learning rate at ``step`` (any shape; int or float).
@@ -87,7 +133,10 @@ class Schedule:
         return fn(step)
 
     def _trace(self, step: ArrayLike) -> jax.Array:
-        t = as_step(step, type(self).__name__)
+        fn = type(self).__name__
+        if isinstance(step, Schedule):
+            raise TypeError(f"{fn}: the step must be a number or array, got a schedule.")
+        t = as_step(step, fn)
         return finish(self._eval(t), t)
 
     def _eval(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract
@@ -96,13 +145,31 @@ class Schedule:
     def __post_init__(self) -> None:
         fn = type(self).__name__
         for f in dataclasses.fields(self):
-            check = f.metadata.get("check")
-            if check is not None:
-                object.__setattr__(self, f.name, check(fn, f.name, getattr(self, f.name)))
+            checker = f.metadata.get("check")
+            if checker is not None:
+                object.__setattr__(self, f.name, checker(fn, f.name, getattr(self, f.name)))
         self._check()
 
     def _check(self) -> None:
         """Cross-argument validation, run after every field's own check."""
+
+    # ----------------------------------------------------------------- self-knowledge
+    def _horizon(self) -> int | float | None:
+        """Where the planned course ends: the schedule holds its last value from there.
+
+        ``None``: no planned end (a constant or a staircase holds by design);
+        ``math.inf``: it never settles (exponential, cyclic, restarts, inverse sqrt).
+        """
+        return math.inf
+
+    def _handoffs(self) -> tuple[int, ...]:
+        """Global steps where one joined piece hands over to the next."""
+        return ()
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        """The pieces of the course in time order, as ``(global start, piece)``; a schedule
+        that is not a composition in time is one piece (used by ``js.extend``)."""
+        return [(offset, self)]
 
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
@@ -138,6 +205,77 @@ class Schedule:
         return add(other, self)
 
 
+class StatefulSchedule:
+    """A schedule whose value also depends on state carried in the optimizer state.
+
+    It follows optax's ``StatefulSchedule`` protocol, which ``optax.inject_hyperparams``
+    understands: ``init()`` gives the state, ``update(state, **extra_args)`` advances it
+    by one optimizer update and ``__call__(state)`` gives the value of the next update.
+    It is not a function of the step, so it is not a ``Schedule`` and is never called
+    with a step; it cannot be composed in time (``join``) either: compose the schedule
+    inside it. Like a ``Schedule`` it is a frozen pytree dataclass that prints as the call
+    that built it, compares by value, and round-trips through ``parse`` and
+    ``to_config``/``from_config``; ``describe`` and ``plot`` show what can be known
+    before training, its ``_preview()`` (e.g. a plateau's base schedule).
+    """
+
+    def init(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, **extra_args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def _preview(self) -> tuple[Schedule, str]:  # pragma: no cover - abstract
+        """``(the stateless schedule it starts from, a note on what the state changes)``."""
+        raise NotImplementedError
+
+    __repr__ = Schedule.__repr__
+    to_config = Schedule.to_config
+
+
+class Recipe(Schedule):
+    """A schedule defined by the composition ``_build()`` returns (package-internal base).
+
+    A recipe keeps its own arguments (so it prints, compares and saves as the
+    call that built it) and delegates evaluation, horizon and hand-offs to the
+    composition it builds.
+    """
+
+    @functools.cached_property
+    def _inner(self) -> Schedule:
+        return self._build()
+
+    def _build(self) -> Schedule:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self._inner._eval(t)
+
+    def _built(self) -> Schedule | None:
+        """The composition, or None for a recipe that evaluates by itself (its own ``_eval``)."""
+        return None if type(self)._build is Recipe._build else self._inner
+
+    def _horizon(self) -> int | float | None:
+        inner = self._built()
+        return Schedule._horizon(self) if inner is None else inner._horizon()
+
+    def _handoffs(self) -> tuple[int, ...]:
+        inner = self._built()
+        return () if inner is None else inner._handoffs()
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        inner = self._built()
+        return [(offset, self)] if inner is None else inner._course(offset)
+
+
+def shift(h: int | float | None, by: int) -> int | float | None:
+    """A horizon moved ``by`` steps later (None and inf stay)."""
+    return h if h is None or h == math.inf else by + h
+
+
 _CONCRETE = (jax.Array, np.ndarray, np.generic, int, float)
 
 
@@ -159,7 +297,7 @@ def format_value(value: Any) -> str:
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     if shape is not None:
-        return f"<{'traced ' if _checks._is_tracer(value) else ''}{dtype}{list(shape)}>"
+        return f"<{'traced ' if check.is_tracer(value) else ''}{dtype}{list(shape)}>"
     return repr(value)
 
 
@@ -177,228 +315,163 @@ def _to_config(value: Any) -> Any:
 def from_config(config: Any) -> Any:
     """Rebuilds a schedule from ``Schedule.to_config()`` output.
 
+    Args:
+      config: a dict with a ``"type"`` key naming the constructor and one key per
+        argument (nested schedules as nested dicts), as ``to_config`` writes it.
+
+    Raises:
+      ValueError, TypeError: naming the offending key, with "did you mean" hints
+        for misspelt argument names (the same messages as ``parse``).
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1e-3, warmup_steps=10, total_steps=100)
     >>> js.from_config(s.to_config()) == s
     True
     """
+    return _from_config(config, "config")
+
+
+def _from_config(config: Any, where: str) -> Any:
     if isinstance(config, int | float) and not isinstance(config, bool):
         return config
     if not isinstance(config, dict) or "type" not in config:
-        raise ValueError(f"from_config: expected a dict with a 'type' key, got {config!r}.")
+        raise ValueError(f"from_config: {where} must be a number or a dict with a 'type' key, "
+                         f"got {config!r}.")
     name = config["type"]
-    cls = _REGISTRY.get(name)
-    if cls is None or name.startswith("_"):
-        known = ", ".join(sorted(k for k in _REGISTRY if not k.startswith("_")))
-        raise ValueError(f"from_config: unknown schedule type {name!r}; known: {known}.")
-    kwargs = {k: _from_config(v) for k, v in config.items() if k != "type"}
+    if not isinstance(name, str):
+        raise TypeError(f"from_config: {where}['type'] must be a constructor name (a str), "
+                        f"got {name!r}.")
+    cls = constructor(name)
+    if cls is None:
+        public = [k for k in _REGISTRY if not k.startswith("_")]
+        close = difflib.get_close_matches(name, public, n=1)
+        hint = (f" (did you mean {close[0]!r}?)" if close
+                else f"; known: {', '.join(sorted(public))}")
+        raise ValueError(f"from_config: {where}['type'] is the unknown schedule {name!r}{hint}.")
+    kwargs = {k: _field_from_config(v, f"{where}[{k!r}]") for k, v in config.items()
+              if k != "type"}
+    problem = call_error(name, cls, [], kwargs)
+    if problem is not None:
+        raise TypeError(f"from_config: {problem[0]}")
     return cls(**kwargs)
 
 
-def _from_config(value: Any) -> Any:
+def _field_from_config(value: Any, where: str) -> Any:
     if isinstance(value, dict):
-        return from_config(value)
+        return _from_config(value, where)
     if isinstance(value, list):
-        return tuple(_from_config(v) for v in value)
+        return tuple(_field_from_config(v, f"{where}[{i}]") for i, v in enumerate(value))
     return value
 
 
-# --------------------------------------------------------------------- steps
-def as_step(step: ArrayLike, fn: str) -> jax.Array:
-    """Validates and normalises a step: int steps stay ints (>= 32 bit), floats become
-    the default float dtype, and negative steps are treated as step 0."""
-    if isinstance(step, Schedule):
-        raise TypeError(f"{fn}: the step must be a number or array, got a schedule.")
-    t = jnp.asarray(step)
-    dtype = t.dtype
-    if jnp.issubdtype(dtype, jnp.bool_) or not (
-        jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
-    ):
-        raise TypeError(f"{fn}: the step must be an int or float array, got dtype {dtype}.")
-    if jnp.issubdtype(dtype, jnp.integer):
-        if dtype.itemsize < 4:
-            t = t.astype(jnp.int32 if jnp.issubdtype(dtype, jnp.signedinteger) else jnp.uint32)
-        if jnp.issubdtype(t.dtype, jnp.unsignedinteger):
-            return t
-    else:
-        t = t.astype(float_dtype())
-    return jnp.maximum(t, 0)
+def constructor(name: str) -> type | None:
+    """The public schedule constructor registered as ``name`` (core, pytorch or hf)."""
+    return None if name.startswith("_") else _REGISTRY.get(name)
 
 
-def stack(values: Any) -> jax.Array:
-    """Scalars as one array: a single constant when they are plain numbers, else a stack."""
-    if all(isinstance(v, int | float) for v in values):
-        return jnp.asarray(np.asarray(values, np.float64), float_dtype())
-    return jnp.stack([jnp.asarray(v) for v in values])
+@functools.cache
+def signature(cls: type) -> inspect.Signature:
+    return inspect.signature(cls)
 
 
-def finish(out: ArrayLike, t: jax.Array) -> jax.Array:
-    out = jnp.asarray(out).astype(float_dtype())
-    return jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, t.shape))
+def call_error(name: str, cls: type, args: Sequence[Any],
+               kwargs: dict[str, Any]) -> tuple[str, str | int | None] | None:
+    """Why ``cls(*args, **kwargs)`` does not match the constructor's signature, if it doesn't.
 
+    Returns ``(message, culprit)``: the culprit is the keyword named, the index of
+    the first extra positional argument, or None (the whole call). Shared by
+    ``parse`` and ``from_config``, so both give the same "did you mean" messages.
 
-def is_int(t: jax.Array) -> bool:
-    return jnp.issubdtype(t.dtype, jnp.integer)
-
-
-def _imax(t: jax.Array) -> int:
-    return int(np.iinfo(t.dtype).max)
-
-
-def fl(x: Any) -> Any:
-    """To the default float dtype (Python numbers stay Python floats)."""
-    if isinstance(x, int | float):
-        return float(x)
-    return jnp.asarray(x).astype(float_dtype())
-
-
-def const(t: jax.Array, c: Any) -> Any:
-    """An int step constant (or a gathered array of them) in ``t``'s arithmetic.
-
-    Python ints beyond ``t``'s integer range are clamped to its max: used only
-    where that is exact (``min(t, c)``: t can never exceed the max anyway).
+    >>> import jaxsched as js
+    >>> call_error("cosine", js.cosine, [1.0], {"end": 0.0, "stpes": 10})[0]
+    'cosine: unknown argument `stpes` (did you mean `steps`?); cosine takes start, end, steps, \
+exponent.'
     """
-    if not isinstance(c, int):
-        return c
-    if is_int(t):
-        return min(c, _imax(t))
-    return float(c)
+    sig = signature(cls)
+    params = list(sig.parameters)
+    takes = ", ".join(params)
+    for key in kwargs:
+        if key not in sig.parameters:
+            close = difflib.get_close_matches(key, params, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            return f"{name}: unknown argument `{key}`{hint}; {name} takes {takes}.", key
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as e:
+        msg = str(e)
+        if "too many positional" in msg:
+            positional = [p.name for p in sig.parameters.values()
+                          if p.kind is p.POSITIONAL_OR_KEYWORD]
+            return (f"{name}: takes at most {len(positional)} positional arguments "
+                    f"({', '.join(positional)}), got {len(args)}.", len(positional))
+        m = re.search(r"multiple values for argument '(\w+)'", msg)
+        if m:
+            return (f"{name}: `{m.group(1)}` given twice (by position and by keyword).",
+                    m.group(1))
+        m = re.search(r"missing a required argument: '(\w+)'", msg)
+        if m:
+            return f"{name}: missing argument `{m.group(1)}`; {name} takes {takes}.", None
+        return f"{name}: {msg}.", None
+    return None
 
 
-def tmin(t: jax.Array, c: Any) -> jax.Array:
-    """``min(t, c)``, overflow-safe for huge Python-int ``c``."""
-    return jnp.minimum(t, const(t, c))
+# --------------------------------------------------------------------- coercion
+Numbers = Literal["constant", "keep", "refuse"]
 
 
-def reached(t: jax.Array, c: int) -> jax.Array:
-    """``t >= c`` for a static int ``c``, exact for every integer ``t``."""
-    if is_int(t) and c > _imax(t):
-        return jnp.zeros(t.shape, bool)
-    return t >= const(t, c)
+def is_stateful(value: Any) -> bool:
+    """A stateful schedule: a ``StatefulSchedule`` (``js.plateau``) or any object following
+    optax's protocol (``init``/``update``/``__call__``)."""
+    if isinstance(value, StatefulSchedule):
+        return True
+    return (not isinstance(value, Schedule) and callable(getattr(value, "init", None))
+            and callable(getattr(value, "update", None)) and callable(value))
 
 
-def since(t: jax.Array, c: int) -> jax.Array:
-    """``max(t - c, 0)`` for a static int ``c``, without overflow (unsigned steps too)."""
-    if is_int(t) and c > _imax(t):
-        return jnp.zeros_like(t)
-    c = const(t, c)
-    if jnp.issubdtype(t.dtype, jnp.unsignedinteger):
-        return jnp.where(t >= c, t - c, jnp.zeros_like(t))
-    return jnp.maximum(t - c, 0)
+def as_schedule(value: Any, fn: str, name: str, *, numbers: Numbers = "constant") -> Any:
+    """The one way to turn "a schedule, a function or a number" into a schedule.
 
-
-def divide(t: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:
-    """``(t // c, t % c)`` for a static positive int ``c``, exact for integer ``t``."""
-    if is_int(t) and c > _imax(t):
-        return jnp.zeros_like(t), t
-    # Steps are >= 0 here, so truncating division is floor division (and cheaper).
-    q = lax.div(t, jnp.asarray(c, t.dtype)) if is_int(t) else jnp.floor(t / c)
-    return q, t - q * c
-
-
-SELECT_MAX = 8  # up to this many boundaries, a chain of selects beats a gather on CPU
-
-
-def pick(t: jax.Array, bounds: tuple[int, ...], values: Any) -> jax.Array:
-    """``values[segment(t, bounds)]``: a select chain for few boundaries, else one gather."""
-    if len(bounds) <= SELECT_MAX:
-        out = jnp.asarray(values[0])
-        for b, v in zip(bounds, values[1:], strict=True):
-            out = jnp.where(reached(t, b), v, out)
-        return out
-    return stack(values)[segment(t, bounds)]
-
-
-def table(t: jax.Array, values: tuple[int, ...]) -> jax.Array:
-    """A static sorted table of step boundaries in ``t``'s dtype.
-
-    Entries beyond an integer dtype's range can never be reached by ``t`` and are
-    dropped, so lookups stay exact (int32 steps up to 2**31 - 1).
+    A Schedule is returned as is; a jnp-traceable function of the step is wrapped
+    (``wrap``, checked by tracing it once); a number follows ``numbers``:
+    ``'constant'`` makes it ``constant(number)``, ``'keep'`` returns it as a
+    validated Python float (a traced scalar stays as is: operands of ``*``/``+``),
+    ``'refuse'`` raises. An optimizer, a stateful schedule (``plateau``) or
+    anything else raises a TypeError that names ``fn`` and ``name``.
     """
-    if is_int(t):
-        top = _imax(t)
-        return jnp.asarray([v for v in values if v <= top], dtype=t.dtype)
-    return jnp.asarray(values, dtype=float_dtype())
-
-
-def segment(t: jax.Array, bounds: tuple[int, ...]) -> jax.Array:
-    """The number of ``bounds`` that ``t`` has reached: the index of its segment.
-
-    Up to 32 boundaries: a fused compare-and-count. More, with integer steps: a
-    radix table (``_Buckets``) resolves the segment with one gather plus a few
-    compares. Otherwise a binary search.
-    """
-    tab = table(t, bounds)
-    k = tab.shape[0]
-    if k == 0:
-        return jnp.zeros(t.shape, jnp.int32)
-    if k <= 32:
-        return jnp.sum(t[..., None] >= tab, axis=-1, dtype=jnp.int32)
-    if is_int(t):
-        buckets = _buckets(tuple(bounds[:k]))
-        if buckets is not None:
-            return buckets.lookup(t, tab)
-    return jnp.searchsorted(tab, t, side="right", method="scan_unrolled").astype(jnp.int32)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Buckets:
-    """A radix index over sorted int boundaries, exact for every integer step.
-
-    Steps are cut into ``2**shift``-wide buckets from the first boundary ``lo``;
-    ``base[j]`` counts the boundaries before bucket ``j``, and no bucket holds more
-    than ``width`` boundaries, so ``segment(t) = base[j] + #{b in bucket j: b <= t}``.
-    """
-
-    lo: int
-    shift: int
-    base: np.ndarray
-    width: int
-
-    def lookup(self, t: jax.Array, tab: jax.Array) -> jax.Array:
-        k = tab.shape[0]
-        above = t >= self.lo
-        offset = jnp.where(above, t - jnp.asarray(self.lo, t.dtype), 0)
-        j = jnp.minimum(offset >> self.shift, self.base.shape[0] - 1).astype(jnp.int32)
-        first = jnp.asarray(self.base, jnp.int32)[j]
-        count = first
-        for m in range(self.width):
-            i = first + m
-            count = count + ((i < k) & (t >= tab[jnp.minimum(i, k - 1)])).astype(jnp.int32)
-        return jnp.where(above, count, 0)
-
-
-@functools.lru_cache(maxsize=128)
-def _buckets(bounds: tuple[int, ...]) -> _Buckets | None:
-    lo, hi, k = bounds[0], bounds[-1], len(bounds)
-    arr = np.asarray(bounds, np.int64)
-    best = None
-    for density in (4, 8, 16):  # buckets per boundary: more buckets, fewer compares each
-        shift = max(0, int(np.ceil(np.log2(max(1, hi - lo + 1) / (density * k)))))
-        n = ((hi - lo) >> shift) + 1
-        base = np.searchsorted(arr, lo + (np.arange(n, dtype=np.int64) << shift), side="left")
-        width = int(np.diff(np.append(base, k)).max())
-        if best is None or width < best.width:
-            best = _Buckets(lo, shift, base.astype(np.int32), width)
-        if width == 1:
-            break
-    # Clustered boundaries (many short pieces, then long ones): a binary search is cheaper.
-    return best if best.width <= 4 else None
-
-
-# --------------------------------------------------------------------- interop
-def as_schedule(value: Any, fn: str, name: str, *, numbers: bool = True) -> Schedule:
-    """Accepts a Schedule, a plain traceable callable (wrapped) or a number (constant)."""
     if isinstance(value, Schedule):
         return value
+    if check.is_optimizer(value):
+        raise TypeError(check.optimizer_message(fn, name))
+    if is_stateful(value):
+        raise TypeError(f"{fn}: `{name}` is a stateful schedule ({type(value).__name__}), "
+                        "which lives in the optimizer state and cannot be composed; put the "
+                        "composition inside it instead, e.g. plateau(join([...]), ...).")
     if callable(value):
         return wrap(value)
-    if numbers and _checks.concrete_number(value) is not None:
-        from ._curves import constant
+    is_number = check.concrete_number(value) is not None or check.is_tracer(value)
+    if is_number and numbers == "constant":
+        from ._curves import constant  # curves build on this module
 
         return constant(value)
-    raise TypeError(f"{fn}: `{name}` must be a schedule, a jnp-traceable function of the step"
-                    f" or a number, got {value!r}.")
+    if is_number and numbers == "keep":
+        return check.number(fn, name, value)
+    what = ("a schedule, a jnp-traceable function of the step or a number"
+            if numbers != "refuse" else "a schedule or a jnp-traceable function of the step")
+    raise TypeError(f"{fn}: `{name}` must be {what}, got {value!r}.")
+
+
+def schedule_field(fn: str, name: str, value: Any) -> Schedule:
+    """Field checker: a schedule, a wrapped traceable callable, or a number as a constant."""
+    return as_schedule(value, fn, name)
+
+
+def schedule_list(fn: str, name: str, values: Any) -> tuple[Schedule, ...]:
+    """Field checker: a non-empty list of what ``schedule_field`` accepts."""
+    if not isinstance(values, list | tuple) or check.is_optimizer(values):
+        raise TypeError(f"{fn}: `{name}` must be a list of schedules, got {values!r}.")
+    if not values:
+        raise ValueError(f"{fn}: `{name}` must not be empty.")
+    return tuple(as_schedule(v, fn, f"{name}[{i}]") for i, v in enumerate(values))
 
 
 @schedule_class
@@ -472,25 +545,39 @@ def check_traceable(fn: Callable, where: str, name: str) -> None:
             f"int32 step failed: {type(err).__name__}: {str(err).splitlines()[0]}") from None
 
 
-def SCHEDULE(fn: str, name: str, value: Any) -> Schedule:  # noqa: N802 - a field checker
-    """Field checker: a schedule, a wrapped traceable callable, or a number as a constant."""
-    return as_schedule(value, fn, name)
-
-
 # --------------------------------------------------------------------- operators
-def _operand(value: Any, op: str) -> Any:
-    if isinstance(value, Schedule):
-        return value
-    if callable(value):
-        return wrap(value)
-    if _checks.concrete_number(value) is not None or _checks._is_tracer(value):
-        return _checks.number(op, "operand", value)
-    raise TypeError(f"{op}: cannot combine a schedule with {value!r}; use a schedule, a number "
-                    "or a jnp-traceable function of the step.")
+class _Binary(Schedule):
+    """``a <op> b`` for two schedules or a schedule and a number; both see the same step."""
+
+    a: Any
+    b: Any
+    _symbol: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for side in ("a", "b"):
+            value = as_schedule(getattr(self, side), self._symbol, "operand", numbers="keep")
+            object.__setattr__(self, side, value)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return self._apply(_side(self.a, t), _side(self.b, t))
+
+    def _apply(self, x: Any, y: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _horizon(self) -> int | float | None:
+        ends = [x._horizon() for x in (self.a, self.b) if isinstance(x, Schedule)]
+        if math.inf in ends:
+            return math.inf
+        known = [h for h in ends if h is not None]
+        return max(known) if known else None
+
+    def _handoffs(self) -> tuple[int, ...]:
+        return tuple(b for x in (self.a, self.b) if isinstance(x, Schedule)
+                     for b in x._handoffs())
 
 
 @schedule_class
-class mul(Schedule):
+class mul(_Binary):
     """The product of two schedules (or a schedule and a number): ``a * b``.
 
     With two schedules this is PyTorch's ``ChainedScheduler`` of multiplicative
@@ -499,13 +586,10 @@ class mul(Schedule):
 
     a: Any = hyper()
     b: Any = hyper()
+    _symbol = "*"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _operand(self.a, "*"))
-        object.__setattr__(self, "b", _operand(self.b, "*"))
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        return _side(self.a, t) * _side(self.b, t)
+    def _apply(self, x: Any, y: Any) -> Any:
+        return x * y
 
     def __repr__(self) -> str:
         # Left-associative text: a right operand that is itself a product or sum needs parentheses.
@@ -513,18 +597,15 @@ class mul(Schedule):
 
 
 @schedule_class
-class add(Schedule):
+class add(_Binary):
     """The sum of two schedules (or a schedule and a number): ``a + b``."""
 
     a: Any = hyper()
     b: Any = hyper()
+    _symbol = "+"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _operand(self.a, "+"))
-        object.__setattr__(self, "b", _operand(self.b, "+"))
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        return _side(self.a, t) + _side(self.b, t)
+    def _apply(self, x: Any, y: Any) -> Any:
+        return x + y
 
     def __repr__(self) -> str:
         return f"{format_value(self.a)} + {_paren(self.b, add)}"
@@ -556,7 +637,7 @@ def evaluate(schedule: Any, steps: int | ArrayLike) -> np.ndarray:
     >>> js.evaluate(js.linear(1.0, 0.0, 4), 5).tolist()
     [1.0, 0.75, 0.5, 0.25, 0.0]
     """
-    s = as_schedule(schedule, "evaluate", "schedule", numbers=False)
+    s = as_schedule(schedule, "evaluate", "schedule", numbers="refuse")
     if isinstance(steps, int | np.integer) and not isinstance(steps, bool):
         if steps < 0:
             raise ValueError(f"evaluate: `steps` must be >= 0, got {steps}.")

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-import functools
-import importlib
-import inspect
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from . import _schedule
@@ -24,7 +20,6 @@ from . import _schedule
 MAX_LENGTH = 100_000  # characters
 MAX_DEPTH = 100  # nested calls, lists and operators
 _PREFIXES = ("js", "jaxsched", "pt", "pytorch", "hf")  # `js.cosine(...)`, `pt.StepLR(...)`
-_MODULES = ("jaxsched.pytorch", "jaxsched.hf")  # registered on import: loaded when needed
 _NO_TEXT_FORM = ("wrap",)
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
@@ -80,24 +75,6 @@ def _format(message: str, text: str, offset: int, length: int, width: int = 76) 
 def _public() -> dict[str, type]:
     return {name: cls for name, cls in _schedule._REGISTRY.items()
             if not name.startswith("_") and name not in _NO_TEXT_FORM}
-
-
-def _lookup(name: str) -> type | None:
-    """The constructor called ``name``, importing the PyTorch/HF name modules if needed."""
-    cls = _public().get(name)
-    if cls is None and not name.startswith("_"):
-        for module in _MODULES:
-            try:
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001 - an unusable optional module adds no names
-                continue
-        cls = _public().get(name)
-    return cls
-
-
-@functools.cache
-def _signature(cls: type) -> inspect.Signature:
-    return inspect.signature(cls)
 
 
 def parse(text: str) -> Any:
@@ -314,7 +291,7 @@ class _Reader:
                              "cosine(...) or js.cosine(...).", node.func)
         if name in _NO_TEXT_FORM:
             raise self.error(_wrap_message(), node.func)
-        cls = _lookup(name)
+        cls = _public().get(name)
         if cls is None:
             public = _public()
             close = difflib.get_close_matches(name, list(public), n=1)
@@ -337,7 +314,7 @@ class _Reader:
 
     def _bind(self, name: str, cls: type, node: ast.Call, args: list, kwargs: dict) -> dict:
         """Checks the arguments against the signature; returns {parameter: its node}."""
-        problem = call_error(name, cls, args, kwargs)
+        problem = _schedule.call_error(name, cls, args, kwargs)
         if problem is not None:
             message, culprit = problem
             keyword = next((k for k in node.keywords if k.arg == culprit), None)
@@ -346,7 +323,7 @@ class _Reader:
             if isinstance(culprit, int):
                 raise self.error(message, node.args[culprit])
             raise self.error(message, node)
-        params = list(_signature(cls).parameters)
+        params = list(_schedule.signature(cls).parameters)
         nodes = dict(zip(params, node.args, strict=False))
         nodes.update({k.arg: k for k in node.keywords})
         return nodes
@@ -356,47 +333,6 @@ class _Reader:
         """The argument a constructor's message names (``cosine: `steps` must ...``)."""
         m = re.search(r"`(\w+)", str(e))
         return where.get(m.group(1), node) if m else node
-
-
-def call_error(name: str, cls: type, args: Sequence[Any],
-               kwargs: dict[str, Any]) -> tuple[str, str | int | None] | None:
-    """Why ``cls(*args, **kwargs)`` does not match the constructor's signature, if it doesn't.
-
-    Returns ``(message, culprit)``: the culprit is the keyword named, the index of
-    the first extra positional argument, or None (the whole call). Used by
-    ``parse``; ``from_config`` can raise ``TypeError(message)`` with it.
-
-    >>> import jaxsched as js
-    >>> call_error("cosine", js.cosine, [1.0], {"end": 0.0, "stpes": 10})[0]
-    'cosine: unknown argument `stpes` (did you mean `steps`?); cosine takes start, end, steps, \
-exponent.'
-    """
-    sig = _signature(cls)
-    params = list(sig.parameters)
-    takes = ", ".join(params)
-    for key in kwargs:
-        if key not in sig.parameters:
-            close = difflib.get_close_matches(key, params, n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else ""
-            return f"{name}: unknown argument `{key}`{hint}; {name} takes {takes}.", key
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as e:
-        msg = str(e)
-        if "too many positional" in msg:
-            positional = [p.name for p in sig.parameters.values()
-                          if p.kind is p.POSITIONAL_OR_KEYWORD]
-            return (f"{name}: takes at most {len(positional)} positional arguments "
-                    f"({', '.join(positional)}), got {len(args)}.", len(positional))
-        m = re.search(r"multiple values for argument '(\w+)'", msg)
-        if m:
-            return (f"{name}: `{m.group(1)}` given twice (by position and by keyword).",
-                    m.group(1))
-        m = re.search(r"missing a required argument: '(\w+)'", msg)
-        if m:
-            return f"{name}: missing argument `{m.group(1)}`; {name} takes {takes}.", None
-        return f"{name}: {msg}.", None
-    return None
 
 
 def _first_line(e: Exception) -> str:

@@ -21,20 +21,24 @@ silently produces odd curves are rejected at construction.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
+from . import _anneal as shape
 from . import _checks as check
 from ._curves import constant, inverse_sqrt, linear
 from ._join import join
-from ._recipes import _Recipe, warmup_constant, warmup_linear, warmup_polynomial
-from ._schedule import Schedule, fl, hyper, is_int, reached, schedule_class, since, static
+from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
+from ._schedule import Recipe, Schedule, hyper, schedule_class, static
+from ._steps import fl, imax, is_int, reached, since, tmin
 
 __all__ = [
+    "get_scheduler",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
@@ -97,6 +101,10 @@ def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
         n, s = frac
         period = s * span
         return _cos2(k % period * n % period, period)
+    if isinstance(num_cycles, float) and num_cycles == 0.5 and not (is_int(k) and span > imax(k)):
+        # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
+        # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact.
+        return jnp.sin(fl(span - k) * (math.pi / 2 / span)) ** 2
     return 0.5 * (1.0 + jnp.cos(math.pi * num_cycles * 2.0 * (fl(k) / span)))
 
 
@@ -106,7 +114,7 @@ def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Arra
 
 # --------------------------------------------------------------------- constant, linear
 @schedule_class
-class get_constant_schedule(_Recipe):  # noqa: N801 - transformers' name
+class get_constant_schedule(Recipe):  # noqa: N801 - transformers' name
     """The constant ``lr``: ``js.constant(lr)``.
 
     >>> from jaxsched import hf
@@ -114,14 +122,14 @@ class get_constant_schedule(_Recipe):  # noqa: N801 - transformers' name
     0.10
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
 
     def _build(self) -> Schedule:
         return constant(self.lr)
 
 
 @schedule_class
-class get_constant_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_constant_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr`` over ``num_warmup_steps``, then ``lr``.
 
     ``lr(t) = lr * t / max(1, num_warmup_steps)`` for ``t < num_warmup_steps``,
@@ -133,15 +141,15 @@ class get_constant_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
 
     def _build(self) -> Schedule:
         return warmup_constant(self.lr, self.num_warmup_steps)
 
 
 @schedule_class
-class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_linear_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then linear decay to 0 at ``num_training_steps``.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -156,9 +164,9 @@ class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
 
     def _build(self) -> Schedule:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -169,7 +177,7 @@ class get_linear_schedule_with_warmup(_Recipe):  # noqa: N801
 
 # --------------------------------------------------------------------- cosines
 @schedule_class
-class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then a cosine of ``num_cycles`` waves.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -185,10 +193,10 @@ class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.050 0.000 0.050
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=0.5)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -197,7 +205,7 @@ class get_cosine_schedule_with_warmup(_Recipe):  # noqa: N801
 
 
 @schedule_class
-class get_cosine_with_hard_restarts_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup, then ``num_cycles`` cosine decays from ``lr`` to 0, each
     restarting at ``lr``; 0 from ``num_training_steps`` on.
 
@@ -214,10 +222,10 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(_Recipe):  # noqa: N801
     0.050 0.100 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=1.0)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    num_cycles: Any = hyper(_nonneg, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -246,12 +254,37 @@ def _min_rate(fn: str, lr: Any, min_lr: Any, min_lr_rate: Any) -> None:
                              f"lr={lr!r}, min_lr={min_lr!r}.")
 
 
-def _rate(s: Any) -> Any:
-    return s.min_lr_rate if s.min_lr is None else s.min_lr / s.lr
+@dataclasses.dataclass(frozen=True, repr=False, eq=True)
+class _CosineToFloor(Recipe):
+    """What HF's two min-lr cosines share: their arguments, the floor check and the decay
+    ``lr * max(0, c * (1 - r) + r)``; they differ in the warmup and in where ``p`` counts from."""
+
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
+    min_lr: Any = hyper(check.optional(check.lr), default=None)
+    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    _offset: ClassVar[int] = 0  # p = (t - w + _offset) / max(1, n - w)
+
+    def _check(self) -> None:
+        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
+
+    def _warm(self, t: jax.Array) -> jax.Array:
+        return _ramp(t, self.num_warmup_steps)
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        w, n = self.num_warmup_steps, self.num_training_steps
+        floor = self.lr * self.min_lr_rate if self.min_lr is None else self.min_lr
+        c = _half_cosine(since(t, w) + self._offset, max(1, n - w), self.num_cycles)
+        # HF's lr * max(0, c * (1 - r) + r), r = floor / lr, anchored at the floor: nothing
+        # cancels near it, and it is exactly min_lr (lr * min_lr_rate) where c is 0.
+        decay = floor + (self.lr - floor) * jnp.maximum(c, 0.0)
+        return _warmed(t, w, self.lr * self._warm(t), decay)
 
 
 @schedule_class
-class get_cosine_with_min_lr_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_cosine_with_min_lr_schedule_with_warmup(_CosineToFloor):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then a cosine down to a floor.
 
     With ``r = min_lr_rate`` (or ``min_lr / lr``): ``lr(t) = lr * t / max(1, w)``
@@ -268,25 +301,9 @@ class get_cosine_with_min_lr_schedule_with_warmup(_Recipe):  # noqa: N801
     0.055 0.010
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=0.5)
-    min_lr: Any = hyper(check.OPTIONAL_LR, default=None)
-    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
-
-    def _check(self) -> None:
-        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        w, n, r = self.num_warmup_steps, self.num_training_steps, _rate(self)
-        c = _half_cosine(since(t, w), max(1, n - w), self.num_cycles)
-        factor = jnp.maximum(0.0, c * (1 - r) + r)
-        return self.lr * _warmed(t, w, _ramp(t, w), factor)
-
 
 @schedule_class
-class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_Recipe):  # noqa: N801
+class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_CosineToFloor):  # noqa: N801
     """``get_cosine_with_min_lr_schedule_with_warmup`` with HF's shifted steps and a
     warmup start.
 
@@ -303,31 +320,19 @@ class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_Recipe):  # noqa: N80
     0.010 0.010
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    num_cycles: float = static(_nonneg, default=0.5)
-    min_lr: Any = hyper(check.OPTIONAL_LR, default=None)
-    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
     warmup_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    _offset = 1
 
-    def _check(self) -> None:
-        _min_rate(type(self).__name__, self.lr, self.min_lr, self.min_lr_rate)
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        w, n, r, q = (self.num_warmup_steps, self.num_training_steps, _rate(self),
-                      self.warmup_lr_rate)
+    def _warm(self, t: jax.Array) -> jax.Array:
+        w, q = self.num_warmup_steps, self.warmup_lr_rate
         if q is None:
-            warm = (fl(t) + 1.0) / max(1, w)
-        else:
-            warm = q + (1.0 - q) * fl(t) / max(1, w - 1)
-        c = _half_cosine(since(t, w) + 1, max(1, n - w), self.num_cycles)
-        return self.lr * _warmed(t, w, warm, jnp.maximum(0.0, c * (1 - r) + r))
+            return (fl(t) + 1.0) / max(1, w)
+        return q + (1.0 - q) * fl(t) / max(1, w - 1)
 
 
 # --------------------------------------------------------------------- polynomial, inverse sqrt
 @schedule_class
-class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
+class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then polynomial decay to ``lr_end`` at
     ``num_training_steps``, then ``lr_end``.
 
@@ -343,11 +348,11 @@ class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
     0.50 0.25 0.00
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int = static(check.POSITIVE_INT)
-    lr_end: Any = hyper(check.LR, default=1e-7)
-    power: float = static(check.POSITIVE, default=1.0)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_training_steps: int = static(check.positive_int)
+    lr_end: Any = hyper(check.lr, default=1e-7)
+    power: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         fn, w, n = type(self).__name__, self.num_warmup_steps, self.num_training_steps
@@ -364,12 +369,11 @@ class get_polynomial_decay_schedule_with_warmup(_Recipe):  # noqa: N801
         n = self.num_training_steps
         curve = warmup_polynomial(self.lr, self.num_warmup_steps, n, end=self.lr_end,
                                   power=self.power)
-        # lr_end exactly from n on (float32's 1 - t/n can stop a hair short of it).
-        return join([curve, constant(self.lr_end)], [n])
+        return curve
 
 
 @schedule_class
-class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
+class get_inverse_sqrt_schedule(Recipe):  # noqa: N801
     """Linear warmup from 0 to ``lr``, then inverse-square-root decay.
 
     ``lr(t) = lr * t / max(1, w)`` for ``t < w``, else
@@ -383,9 +387,9 @@ class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
     0.050 0.100 0.050
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    timescale: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    timescale: int | None = static(check.optional(check.positive_int), default=None)
 
     def _build(self) -> Schedule:
         w = self.num_warmup_steps
@@ -395,7 +399,7 @@ class get_inverse_sqrt_schedule(_Recipe):  # noqa: N801
 
 # --------------------------------------------------------------------- wsd
 @schedule_class
-class get_wsd_schedule(_Recipe):  # noqa: N801
+class get_wsd_schedule(Recipe):  # noqa: N801
     """Warmup-stable-decay as HF computes it, every warmup and decay type.
 
     With ``r = min_lr_ratio``, ``w = num_warmup_steps``, ``s = num_stable_steps``
@@ -426,15 +430,15 @@ class get_wsd_schedule(_Recipe):  # noqa: N801
     0.050 0.100 0.050 0.000
     """
 
-    lr: Any = hyper(check.LR)
-    num_warmup_steps: int = static(check.NONNEG_INT)
-    num_decay_steps: int = static(check.NONNEG_INT)
-    num_training_steps: int | None = static(check.optional(check.NONNEG_INT), default=None)
-    num_stable_steps: int | None = static(check.optional(check.NONNEG_INT), default=None)
+    lr: Any = hyper(check.lr)
+    num_warmup_steps: int = static(check.nonneg_int)
+    num_decay_steps: int = static(check.nonneg_int)
+    num_training_steps: int | None = static(check.optional(check.nonneg_int), default=None)
+    num_stable_steps: int | None = static(check.optional(check.nonneg_int), default=None)
     warmup_type: str = static(check.one_of(*_TYPES), default="linear")
     decay_type: str = static(check.one_of(*_TYPES), default="cosine")
     min_lr_ratio: Any = hyper(_ratio, default=0.0)
-    num_cycles: float = static(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
 
     def _check(self) -> None:
         fn = type(self).__name__
@@ -457,16 +461,100 @@ class get_wsd_schedule(_Recipe):  # noqa: N801
         return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        w, s, d, r = self.num_warmup_steps, self._stable(), self.num_decay_steps, self.min_lr_ratio
-        p = _ramp(t, w)
-        up = {"linear": lambda: p, "cosine": lambda: 0.5 * (1.0 - jnp.cos(math.pi * p)),
-              "1-sqrt": lambda: 1.0 - jnp.sqrt(jnp.maximum(1.0 - p, 0.0))}[self.warmup_type]()
-        k = jnp.minimum(since(t, w + s), d)
-        q = fl(k) / max(1, d)
-        down = {"linear": lambda: 1.0 - q,
+        w, s, d, lr = self.num_warmup_steps, self._stable(), self.num_decay_steps, self.lr
+        # Each factor f from the remaining steps (an exact integer difference) where HF's
+        # 1 - x would cancel: 1 - sqrt(1 - p) = p / (1 + sqrt(1 - p)), 1 - q, 1 - sqrt(q).
+        done, left = fl(tmin(t, w)), fl(w - tmin(t, w))
+        up = {"linear": lambda: shape.linear(done, left, max(1, w)),
+              "cosine": lambda: shape.cosine(done, left, max(1, w)),
+              "1-sqrt": lambda: shape.one_minus_sqrt(done, left, max(1, w))}[self.warmup_type]()
+        k = tmin(since(t, w + s), d)
+        done, left = fl(k), fl(d - k)
+        down = {"linear": lambda: shape.linear(left, done, max(1, d)),
                 "cosine": lambda: _half_cosine(k, max(1, d), self.num_cycles),
-                "1-sqrt": lambda: 1.0 - jnp.sqrt(q)}[self.decay_type]()
-        floor = lambda f: jnp.maximum(0.0, f * (1.0 - r) + r)  # noqa: E731
-        out = jnp.where(reached(t, w + s + d), r, floor(down))
-        out = jnp.where(reached(t, w + s), out, 1.0)
-        return self.lr * _warmed(t, w, floor(up), out)
+                "1-sqrt": lambda: shape.one_minus_sqrt(left, done, max(1, d))}[self.decay_type]()
+        # HF's lr * max(0, f * (1 - r) + r), anchored at the floor lr * r (f >= 0 here):
+        # exactly lr * r once decayed.
+        floor = lr * self.min_lr_ratio
+        lift = lambda f: floor + (lr - floor) * f  # noqa: E731
+        out = jnp.where(reached(t, w + s + d), floor, lift(down))
+        out = jnp.where(reached(t, w + s), out, lr)
+        return _warmed(t, w, lift(up), out)
+
+
+# --------------------------------------------------------------------- by name
+# transformers' SchedulerType names, as get_scheduler accepts them.
+_BY_NAME: dict[str, type] = {
+    "linear": get_linear_schedule_with_warmup,
+    "cosine": get_cosine_schedule_with_warmup,
+    "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
+    "polynomial": get_polynomial_decay_schedule_with_warmup,
+    "constant": get_constant_schedule,
+    "constant_with_warmup": get_constant_schedule_with_warmup,
+    "inverse_sqrt": get_inverse_sqrt_schedule,
+    "cosine_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup,
+    "cosine_warmup_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    "warmup_stable_decay": get_wsd_schedule,
+}
+
+
+def get_scheduler(name: str, lr: Any, num_warmup_steps: int | None = None,
+                  num_training_steps: int | None = None,
+                  scheduler_specific_kwargs: dict[str, Any] | None = None) -> Any:
+    """The schedule transformers' ``get_scheduler`` builds for ``name`` (``lr`` for the optimizer).
+
+    Dispatches as transformers does: ``'constant'`` takes nothing else;
+    ``'reduce_lr_on_plateau'`` passes ``scheduler_specific_kwargs`` to PyTorch's
+    ``ReduceLROnPlateau`` (a ``js.plateau``: feed it with ``js.report``); every other
+    name needs ``num_warmup_steps``; all but ``'constant_with_warmup'``,
+    ``'inverse_sqrt'`` and ``'warmup_stable_decay'`` need ``num_training_steps``; and
+    ``scheduler_specific_kwargs`` go to the schedule (``num_cycles``, ``lr_end``, ...).
+
+    Args:
+      name: one of transformers' ``SchedulerType`` values: ``'linear'``, ``'cosine'``,
+        ``'cosine_with_restarts'``, ``'polynomial'``, ``'constant'``,
+        ``'constant_with_warmup'``, ``'inverse_sqrt'``, ``'reduce_lr_on_plateau'``,
+        ``'cosine_with_min_lr'``, ``'cosine_warmup_with_min_lr'``, ``'warmup_stable_decay'``.
+      lr: the optimizer's learning rate (transformers takes the optimizer here).
+      num_warmup_steps: warmup length, where the schedule has one.
+      num_training_steps: the run's length, where the schedule needs it.
+      scheduler_specific_kwargs: extra keyword arguments of the schedule.
+
+    Raises:
+      ValueError: for an unknown name (``'greedy'`` is not supported: it is not a function
+        of the step), or a missing length that ``name`` needs.
+
+    >>> from jaxsched import hf
+    >>> s = hf.get_scheduler("cosine", 0.1, num_warmup_steps=10, num_training_steps=110)
+    >>> s == hf.get_cosine_schedule_with_warmup(0.1, 10, 110)
+    True
+    """
+    fn = "get_scheduler"
+    extra = dict(scheduler_specific_kwargs or {})
+    if name == "reduce_lr_on_plateau":
+        from .pytorch import ReduceLROnPlateau
+
+        return ReduceLROnPlateau(lr, **extra)
+    if name not in _BY_NAME:
+        known = ", ".join(repr(k) for k in (*_BY_NAME, "reduce_lr_on_plateau"))
+        why = (" ('greedy' adapts to the loss, so it is not a function of the step)"
+               if name == "greedy" else "")
+        raise ValueError(f"{fn}: `name` must be one of {known}, got {name!r}{why}.")
+    cls = _BY_NAME[name]
+    if name == "constant":
+        return cls(lr)
+    if num_warmup_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_warmup_steps`; pass it.")
+    if name in ("constant_with_warmup", "inverse_sqrt"):
+        return cls(lr, num_warmup_steps=num_warmup_steps, **extra)
+    if name == "warmup_stable_decay":
+        return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+                   **extra)
+    if num_training_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_training_steps`; pass it.")
+    return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+               **extra)
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -27,6 +27,7 @@ negative LR) are rejected at construction. ``ReduceLROnPlateau`` returns a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -36,7 +37,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import interpolate
 from ._curves import (
     constant,
     cosine,
@@ -48,20 +51,17 @@ from ._curves import (
     polynomial,
 )
 from ._join import join, repeat
-from ._plateau import _check_rules, plateau
-from ._recipes import _Recipe
+from ._plateau import check_rules, from_rules
 from ._schedule import (
+    Recipe,
     Schedule,
+    StatefulSchedule,
     check_traceable,
-    divide,
-    fl,
-    float_dtype,
     hyper,
-    is_int,
     schedule_class,
     static,
-    tmin,
 )
+from ._steps import divide, fl, float_dtype, is_int, tmin
 
 __all__ = [
     "ChainedScheduler",
@@ -160,7 +160,7 @@ def _same_lr(fn: str, schedulers: tuple[Any, ...]) -> None:
 
 
 # --------------------------------------------------------------------- base
-class _Torch(_Recipe):
+class _Torch(Recipe):
     """A PyTorch scheduler driven by the optimizer's ``lr``.
 
     Besides its closed form (``_build``), each class states PyTorch's own step
@@ -211,9 +211,9 @@ class StepLR(_Torch):
     0.1000 0.0100 0.0010
     """
 
-    lr: Any = hyper(check.LR)
-    step_size: int = static(check.POSITIVE_INT)
-    gamma: Any = hyper(check.POSITIVE, default=0.1)
+    lr: Any = hyper(check.lr)
+    step_size: int = static(check.positive_int)
+    gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma, every=self.step_size, staircase=True)
@@ -243,9 +243,9 @@ class MultiStepLR(_Torch):
     0.100 0.010 0.0010
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
     milestones: tuple[int, ...] = static(_milestones)
-    gamma: Any = hyper(check.POSITIVE, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
         counts = Counter(self.milestones)
@@ -289,9 +289,9 @@ class ConstantLR(_Torch):
     0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
     factor: Any = hyper(_in_open_0_1, default=1.0 / 3)
-    total_iters: int = static(check.NONNEG_INT, default=5)
+    total_iters: int = static(check.nonneg_int, default=5)
 
     def _build(self) -> Schedule:
         if self.total_iters == 0:
@@ -329,10 +329,10 @@ class LinearLR(_Torch):
     0.010 0.055 0.100
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
     start_factor: Any = hyper(_in_open_0_1, default=1.0 / 3)
     end_factor: Any = hyper(_in_0_1, default=1.0)
-    total_iters: int = static(check.NONNEG_INT, default=5)
+    total_iters: int = static(check.nonneg_int, default=5)
 
     def _build(self) -> Schedule:
         if self.total_iters == 0:
@@ -368,8 +368,8 @@ class ExponentialLR(_Torch):
     0.0810
     """
 
-    lr: Any = hyper(check.LR)
-    gamma: Any = hyper(check.POSITIVE)
+    lr: Any = hyper(check.lr)
+    gamma: Any = hyper(check.positive)
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma)
@@ -395,17 +395,15 @@ class PolynomialLR(_Torch):
     0.0250 0.0000 0.0000
     """
 
-    lr: Any = hyper(check.LR)
-    total_iters: int = static(check.NONNEG_INT, default=5)
-    power: float = static(_nonneg, default=1.0)
+    lr: Any = hyper(check.lr)
+    total_iters: int = static(check.nonneg_int, default=5)
+    power: Any = hyper(_nonneg, default=1.0)
 
     def _build(self) -> Schedule:
         n = self.total_iters
-        if n == 0 or self.power == 0.0:
+        if n == 0 or (isinstance(self.power, float) and self.power == 0.0):
             return constant(self.lr)
-        # The join pins the exact 0 from total_iters on: in float32 the curve's own 1 - t/n
-        # can stop a hair above 0, which a power < 1 magnifies (0.1 * sqrt(6e-8) = 2e-5).
-        return join([polynomial(self.lr, 0.0, n, self.power), constant(0.0)], [n])
+        return polynomial(self.lr, 0.0, n, self.power)  # a traced power 0 gives lr too (0**0)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         n = self.total_iters
@@ -447,9 +445,9 @@ class CosineAnnealingLR(_Torch):
     0.050 0.000 0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
-    T_max: int = static(check.POSITIVE_INT)  # noqa: N815 - PyTorch's name
-    eta_min: Any = hyper(check.LR, default=0.0)
+    lr: Any = hyper(check.lr)
+    T_max: int = static(check.positive_int)  # noqa: N815 - PyTorch's name
+    eta_min: Any = hyper(check.lr, default=0.0)
     _multiplicative: ClassVar[bool] = False
 
     def _build(self) -> Schedule:
@@ -488,10 +486,10 @@ class CosineAnnealingWarmRestarts(_Torch):
     0.050 0.100 0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
-    T_0: int = static(check.POSITIVE_INT)  # noqa: N815 - PyTorch's name
-    T_mult: int = static(check.POSITIVE_INT, default=1)  # noqa: N815
-    eta_min: Any = hyper(check.LR, default=0.0)
+    lr: Any = hyper(check.lr)
+    T_0: int = static(check.positive_int)  # noqa: N815 - PyTorch's name
+    T_mult: int = static(check.positive_int, default=1)  # noqa: N815
+    eta_min: Any = hyper(check.lr, default=0.0)
     _multiplicative: ClassVar[bool] = False
 
     def _build(self) -> Schedule:
@@ -523,7 +521,7 @@ class LambdaLR(_Torch):
     0.010 0.050 0.100
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
     lr_lambda: Callable[[jax.Array], Any] = static(_function)
     _multiplicative: ClassVar[bool] = False
 
@@ -557,7 +555,7 @@ class MultiplicativeLR(_Torch):
     1.000 0.125
     """
 
-    lr: Any = hyper(check.LR)
+    lr: Any = hyper(check.lr)
     lr_lambda: Callable[[jax.Array], Any] = static(_function)
 
     def _eval(self, t: jax.Array) -> jax.Array:
@@ -751,7 +749,7 @@ class _cycle_scale(Schedule):
 
 
 @schedule_class
-class CyclicLR(_Recipe):
+class CyclicLR(Recipe):
     """The cyclical learning rate of PyTorch's ``CyclicLR`` (Smith, 2017).
 
     ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)``:
@@ -778,18 +776,19 @@ class CyclicLR(_Recipe):
     0.90 0.80
     """
 
-    base_lr: Any = hyper(check.LR)
-    max_lr: Any = hyper(check.LR)
-    step_size_up: int = static(check.POSITIVE_INT, default=2000)
-    step_size_down: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    _long_rise = True
+    base_lr: Any = hyper(check.lr)
+    max_lr: Any = hyper(check.lr)
+    step_size_up: int = static(check.positive_int, default=2000)
+    step_size_down: int | None = static(check.optional(check.positive_int), default=None)
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
-    gamma: Any = hyper(check.POSITIVE, default=1.0)
+    gamma: Any = hyper(check.positive, default=1.0)
     scale_fn: Callable | None = static(check.optional(_function), default=None)
     scale_mode: str = static(check.one_of("cycle", "iterations"), default="cycle")
-    cycle_momentum: bool = static(check.FLAG, default=True)
-    base_momentum: Any = hyper(check.LR, default=0.8)
-    max_momentum: Any = hyper(check.LR, default=0.9)
+    cycle_momentum: bool = static(check.flag, default=True)
+    base_momentum: Any = hyper(check.lr, default=0.8)
+    max_momentum: Any = hyper(check.lr, default=0.9)
 
     def _curve(self, low: Any, high: Any) -> Schedule:
         up, down = self.step_size_up, self.step_size_down
@@ -814,9 +813,12 @@ class CyclicLR(_Recipe):
 class _anneal(Schedule):
     """OneCycleLR's phase: anneal ``start -> end`` at ``pct = 1 - (rest - t) / length``.
 
-    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``, counted back from the
-    phase end so that it is exactly 1 on an integer end (the last step, an integer peak)
-    and exactly 0 at step 0, in float32 too.
+    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``. The phase's
+    remaining steps ``rest - t`` are counted back from its end, an exact integer
+    difference plus the end's fraction, and the steps done ``t + (length - rest)``
+    forward, so that the shared cancellation-free annealing (``_anneal``) applies
+    with ``length`` as the phase's (possibly fractional) length: exactly ``end`` on an
+    integer end (the last step), in float32 too.
     """
 
     start: Any = hyper()
@@ -826,15 +828,14 @@ class _anneal(Schedule):
     kind: str = static()
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        pct = 1.0 - (self.rest - fl(t)) / self.length
-        if self.kind == "cos":
-            return self.end + (self.start - self.end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1.0)
-        # PyTorch's (end - start) * pct + start, as a convex combination: equal in float64,
-        # and exact at both ends in float32 (no cancellation when end << start).
-        return self.start * (1.0 - pct) + self.end * pct
+        whole = math.floor(self.rest)
+        left = fl(whole - tmin(t, whole)) + (self.rest - whole)
+        done = fl(tmin(t, whole)) + (self.length - self.rest)
+        fall = shape.cosine if self.kind == "cos" else shape.linear
+        return interpolate(self.start, self.end, left, done, self.length, fall)
 
 
-def _one_cycle_phases(fn: str, total: int, pct_start: float, three_phase: bool):
+def _torch_phases(fn: str, total: int, pct_start: float, three_phase: bool) -> list:
     """PyTorch's phases: ``(first_step, rest, length, start_key, end_key)`` for each phase
     that holds a step in ``[0, total)``.
 
@@ -863,7 +864,7 @@ def _one_cycle_phases(fn: str, total: int, pct_start: float, three_phase: bool):
     return phases
 
 
-class _OneCycle(_Recipe):
+class _OneCycle(Recipe):
     """Shared by OneCycleLR and OneCycleMomentum: PyTorch's phases, held after the last step."""
 
     def _steps(self) -> int:  # pragma: no cover - abstract
@@ -872,13 +873,19 @@ class _OneCycle(_Recipe):
     def _values(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    _long_rise = True  # rising for pct_start of the run is the design, not a long warmup
+
     def _check(self) -> None:
-        _one_cycle_phases(type(self).__name__, self._steps(), self.pct_start, self.three_phase)
+        _ = self._phases
+
+    @functools.cached_property
+    def _phases(self) -> list:
+        return _torch_phases(type(self).__name__, self._steps(), self.pct_start,
+                             self.three_phase)
 
     def _build(self) -> Schedule:
         values = self._values()
-        phases = _one_cycle_phases(type(self).__name__, self._steps(), self.pct_start,
-                                   self.three_phase)
+        phases = self._phases
         pieces = [_anneal(values[a], values[b], rest, length, self.anneal_strategy)
                   for _, rest, length, a, b in phases]
         if len(pieces) == 1:
@@ -930,18 +937,18 @@ class OneCycleLR(_OneCycle):
     0.95 0.85
     """
 
-    max_lr: Any = hyper(check.LR)
-    total_steps: int | None = static(check.optional(check.POSITIVE_INT), default=None)
-    epochs: int | None = static(check.optional(check.POSITIVE_INT), default=None)
-    steps_per_epoch: int | None = static(check.optional(check.POSITIVE_INT), default=None)
+    max_lr: Any = hyper(check.lr)
+    total_steps: int | None = static(check.optional(check.positive_int), default=None)
+    epochs: int | None = static(check.optional(check.positive_int), default=None)
+    steps_per_epoch: int | None = static(check.optional(check.positive_int), default=None)
     pct_start: float = static(_in_0_1, default=0.3)
     anneal_strategy: str = static(check.one_of("cos", "linear"), default="cos")
-    cycle_momentum: bool = static(check.FLAG, default=True)
-    base_momentum: Any = hyper(check.LR, default=0.85)
-    max_momentum: Any = hyper(check.LR, default=0.95)
-    div_factor: Any = hyper(check.POSITIVE, default=25.0)
-    final_div_factor: Any = hyper(check.POSITIVE, default=1e4)
-    three_phase: bool = static(check.FLAG, default=False)
+    cycle_momentum: bool = static(check.flag, default=True)
+    base_momentum: Any = hyper(check.lr, default=0.85)
+    max_momentum: Any = hyper(check.lr, default=0.95)
+    div_factor: Any = hyper(check.positive, default=25.0)
+    final_div_factor: Any = hyper(check.positive, default=1e4)
+    three_phase: bool = static(check.flag, default=False)
 
     def _check(self) -> None:
         if self.total_steps is None and (self.epochs is None or self.steps_per_epoch is None):
@@ -983,12 +990,12 @@ class OneCycleMomentum(_OneCycle):
     0.95 0.85 0.95
     """
 
-    total_steps: int = static(check.POSITIVE_INT)
+    total_steps: int = static(check.positive_int)
     pct_start: float = static(_in_0_1, default=0.3)
     anneal_strategy: str = static(check.one_of("cos", "linear"), default="cos")
-    base_momentum: Any = hyper(check.LR, default=0.85)
-    max_momentum: Any = hyper(check.LR, default=0.95)
-    three_phase: bool = static(check.FLAG, default=False)
+    base_momentum: Any = hyper(check.lr, default=0.85)
+    max_momentum: Any = hyper(check.lr, default=0.95)
+    three_phase: bool = static(check.flag, default=False)
 
     def _steps(self) -> int:
         return self.total_steps
@@ -999,10 +1006,8 @@ class OneCycleMomentum(_OneCycle):
 
 
 # --------------------------------------------------------------------- plateau
-def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
-        lr: float, mode: str = "min", factor: float = 0.1, patience: int = 10,
-        threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-        min_lr: float | list[float] = 0.0, eps: float = 1e-8) -> plateau:
+@schedule_class
+class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
@@ -1020,14 +1025,16 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     * a cut is applied only if it changes the LR by more than ``eps`` (so with
       the default ``eps=1e-8`` reductions stop near 1e-8), and never below
       ``min_lr``;
-    * NaN metrics are bad evaluations, as in PyTorch. An infinite metric
-      differs: PyTorch makes ``-inf`` the best in 'min' mode (and ``+inf`` in
-      'max'), after which nothing improves; here it is a bad evaluation.
+    * PyTorch's comparisons exactly, non-finite values included: NaN metrics
+      are bad evaluations; a ``-inf`` metric in 'min' mode (``+inf`` in 'max')
+      becomes the best, after which nothing improves; with ``threshold=1.0`` in
+      'rel' mode the first bar is ``inf * 0 = NaN``, so nothing ever improves
+      (``js.plateau`` keeps its safer rule: ``nonfinite='bad'``).
 
-    ``factor`` must be in (0, 1) (PyTorch also takes 0 and negative values), and
-    ``min_lr`` one number (a one-element list is accepted: jaxsched schedules
-    one LR; use ``optax.multi_transform`` for several groups). The LR and the
-    comparisons are in float32 (float64 under x64).
+    ``factor`` must be in [0, 1) (PyTorch also takes negative values and 1, which
+    make no sense: refused), and ``min_lr`` one number (a one-element list is
+    accepted: jaxsched schedules one LR; use ``optax.multi_transform`` for several
+    groups). The LR and the comparisons are in float32 (float64 under x64).
 
     >>> import jax.numpy as jnp, optax, jaxsched as js
     >>> from jaxsched import pytorch as pt
@@ -1039,16 +1046,52 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     >>> print(f"{js.current_lr(state):.3f}")
     0.050
     """
-    fn = "ReduceLROnPlateau"
-    check.lr(fn, "lr", lr)
-    if isinstance(min_lr, list | tuple):
-        if len(min_lr) != 1:
-            raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a jaxsched "
-                             f"schedule drives one LR), got {list(min_lr)!r}.")
-        min_lr = min_lr[0]
-    _check_rules(fn, mode=mode, factor=factor, patience=patience, threshold=threshold,
-                 threshold_mode=threshold_mode, cooldown=cooldown, floor=("min_lr", min_lr),
-                 eps=eps, every=1, axis_name=None, stop_patience=None, rel_margin="pytorch")
-    return plateau(lr, mode=mode, factor=factor, patience=patience, threshold=threshold,
-                   threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps,
-                   rel_margin="pytorch")
+
+    lr: Any = hyper()
+    mode: str = static(default="min")
+    factor: Any = hyper(default=0.1)
+    patience: int = static(default=10)
+    threshold: Any = hyper(default=1e-4)
+    threshold_mode: str = static(default="rel")
+    cooldown: int = static(default=0)
+    min_lr: Any = hyper(default=0.0)
+    eps: Any = hyper(default=1e-8)
+
+    def __post_init__(self) -> None:
+        fn = "ReduceLROnPlateau"
+        object.__setattr__(self, "lr", check.lr(fn, "lr", self.lr))
+        min_lr = self.min_lr
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != 1:
+                raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a "
+                                 f"jaxsched schedule drives one LR), got {list(min_lr)!r}.")
+            min_lr = min_lr[0]
+        rules = check_rules(fn, mode=self.mode, factor=self.factor, patience=self.patience,
+                            threshold=self.threshold, threshold_mode=self.threshold_mode,
+                            cooldown=self.cooldown, floor=("min_lr", min_lr), eps=self.eps,
+                            every=1, axis_name=None, stop_patience=None, rel_margin="pytorch",
+                            nonfinite="pytorch", zero_factor=True)
+        for name in ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
+                     "min_lr", "eps"):
+            object.__setattr__(self, name, rules[name])
+        # The plateau that runs it, built from the rules validated once above.
+        self.__dict__["_plateau"] = from_rules(self.lr, rules)
+
+    def init(self) -> Any:
+        """The state before the first update (a ``PlateauState``)."""
+        return self._plateau.init()
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        """Advances the state by one update, feeding ``value=`` as a metric if given."""
+        return self._plateau.update(state, **extra_args)
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:
+        """The learning rate of the next update."""
+        return self._plateau(state, **extra_args)
+
+    def _preview(self) -> tuple[Schedule, str]:
+        return self._plateau._preview()
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

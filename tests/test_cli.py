@@ -166,7 +166,9 @@ def test_sampled_path_refines_exact_steps(monkeypatch):
 
 
 def test_horizon_from_structure():
-    h = _describe.horizon
+    def h(s):
+        return s._horizon()
+
     assert h(js.warmup_cosine(1.0, 10, 1000)) == 1000
     assert h(js.wsd(1.0, 10, 50, 40)) == 100
     assert h(js.one_cycle(1.0, 777)) == 777
@@ -306,8 +308,8 @@ def test_cli_plot_png_without_matplotlib(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     code, _, err = run(capsys, "plot", WC, "--steps", "10", "-o", str(tmp_path / "x.png"))
     assert code == 2
-    assert err == ("jaxsched: error: drawing a PNG needs matplotlib; install it with pip install "
-                   "'jaxsched[plot]'.\n")
+    assert err == ("jaxsched: error: drawing needs matplotlib, an optional dependency; install "
+                   "it with: pip install matplotlib\n")
 
 
 # ----------------------------------------------------------------- specs from files
@@ -394,3 +396,23 @@ def test_console_script():
     proc = subprocess.run(["jaxsched", "table", "constant(0.5)", "-n", "3", "-k", "1"],
                           capture_output=True, text=True, env=_env(), timeout=120)
     assert proc.returncode == 0 and proc.stdout == "step,lr\n0,0.5\n1,0.5\n2,0.5\n"
+
+
+def test_cli_unwritable_output_and_deep_specs(capsys, tmp_path):
+    code, out, err = run(capsys, "plot", WC, "-n", "10", "-o", str(tmp_path / "missing" / "lr.png"))
+    assert code == 2 and out == ""
+    assert err == (f"jaxsched: error: cannot write {tmp_path / 'missing' / 'lr.png'}: No such file "
+                   "or directory\n")
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "describe", str(deep_json), "-n", "10")
+    assert code == 2 and err == f"jaxsched: error: {deep_json}: invalid JSON: nested too deeply\n"
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_text("a: " + "[" * 5_000 + "]" * 5_000)
+    code, _, err = run(capsys, "describe", str(deep_yaml), "-n", "10")
+    assert code == 2 and err.startswith("jaxsched: error: ") and err.count("\n") == 1
+    deep_config = tmp_path / "deep_config.json"  # parses as JSON, too deep to build
+    deep_config.write_text('{"type": "clip", "min": 0.0, "schedule": ' * 5_000
+                           + '{"type": "constant", "value": 1.0}' + "}" * 5_000)
+    code, _, err = run(capsys, "describe", str(deep_config), "-n", "10")
+    assert code == 2 and err.startswith("jaxsched: error: ") and err.count("\n") == 1

@@ -212,7 +212,7 @@ def test_evaluate_compiles_once_per_schedule():
 
 @pytest.mark.parametrize("kind", ["uniform", "ragged", "clustered", "near_int32_max", "sparse"])
 def test_segment_lookup_is_exact(kind):
-    from jaxsched._schedule import segment
+    from jaxsched._lookup import segment
 
     rng = np.random.default_rng(0)
     if kind == "uniform":

@@ -185,8 +185,8 @@ def test_plot_long_run_is_decimated_but_keeps_extremes():
 def test_plot_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"plot: drawing a PNG needs matplotlib; install it "
-                                          r"with pip install 'jaxsched\[plot\]'"):
+    with pytest.raises(ImportError, match=r"plot: drawing needs matplotlib, an optional "
+                                          r"dependency; install it with: pip install matplotlib"):
         js.plot(js.constant(1.0), 10)
 
 
