@@ -21,7 +21,7 @@ import pytest
 
 HERE = Path(__file__).parent
 RUNS = {  # id: (CPU seconds, the modules)
-    "catalogue": (50, ["test_catalogue.py"]),
+    "catalogue": (60, ["test_catalogue.py"]),
     "joins_compat_plateau": (65, ["test_optax_parity.py", "test_join.py", "test_recipes.py",
                              "test_pytorch.py", "test_hf.py", "test_plateau.py", "test_finder.py",
                              "test_groups.py"]),
