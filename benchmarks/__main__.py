@@ -8,7 +8,7 @@ Sections (``--only`` picks some, comma-separated):
   ns/step, trace and compile time, HLO size;
 * ``train_step``: a jitted MLP train step scanned over 1000 steps, constant LR vs
   each schedule through ``optax.inject_hyperparams``;
-* ``plateau``: reduce-on-plateau (``benchmarks/plateau.py``), when present;
+* ``plateau``: reduce-on-plateau against ``optax.contrib.reduce_on_plateau``;
 * ``precision``: float32 max relative error and false zeros of each curve against a
   float64 reference, jaxsched vs optax, at T = 1e7, 1e8, 2**31 - 1 (its own table).
 
@@ -29,7 +29,6 @@ import traceback
 from typing import Any
 
 SECTIONS = ("throughput", "joins", "train_step", "plateau", "precision")
-OPTIONAL = ("plateau",)  # written separately; skipped with a note if it cannot be imported
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -80,16 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for section in args.sections:
         t0 = time.perf_counter()
-        try:
-            module = importlib.import_module(f".{section}", __package__)
-        except Exception as e:  # noqa: BLE001 - an optional section may be absent
-            if section not in OPTIONAL:
-                raise
-            note = (f"{section}: skipped, cannot import benchmarks.{section} "
-                    f"({e.__class__.__name__}: {e})")
-            print(f"note: {note}", flush=True)
-            notes.append(note)
-            continue
+        module = importlib.import_module(f".{section}", __package__)
         h.progress(f"[{section}]")
         try:
             kwargs: dict[str, Any] = {"quick": args.quick}

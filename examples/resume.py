@@ -50,12 +50,14 @@ def _loss(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]
 
 
 @nnx.jit
-def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array,
+def train_step(model: MLP, optimizer: nnx.Optimizer, schedule: js.Schedule, x: jax.Array,
                y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One AdamW update; returns the loss and the learning rate that the update used."""
+    """One AdamW update; returns the loss and the learning rate that the update used (the
+    current LR before it: ``js.current_lr`` is the LR the next update will use)."""
+    used = js.current_lr(optimizer, schedule)
     (loss, _), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y)
     optimizer.update(model, grads)
-    return loss, js.current_lr(optimizer)
+    return loss, used
 
 
 @nnx.jit
@@ -96,8 +98,9 @@ def restore(path: str, model: MLP, optimizer: nnx.Optimizer) -> int:
     return int(optimizer.step.get_value())
 
 
-def train(model: MLP, optimizer: nnx.Optimizer, data: tuple[np.ndarray, ...], first: int,
-          last: int, batch_size: int, seed: int, label: str) -> dict[str, Any]:
+def train(model: MLP, optimizer: nnx.Optimizer, schedule: js.Schedule,
+          data: tuple[np.ndarray, ...], first: int, last: int, batch_size: int, seed: int,
+          label: str) -> dict[str, Any]:
     """Epochs ``first+1 .. last``; each epoch's batch order depends only on the epoch, so a
     resumed run sees the batches the uninterrupted run would have seen."""
     x_train, x_val, y_train, y_val = data
@@ -105,12 +108,12 @@ def train(model: MLP, optimizer: nnx.Optimizer, data: tuple[np.ndarray, ...], fi
     for epoch in range(first + 1, last + 1):
         rng = np.random.default_rng([seed, epoch])
         for idx in epoch_batches(rng, len(x_train), batch_size):
-            loss, used = train_step(model, optimizer, x_train[idx], y_train[idx])
+            loss, used = train_step(model, optimizer, schedule, x_train[idx], y_train[idx])
             losses.append(loss)
             lrs.append(used)
         _, acc = evaluate(model, x_val, y_val)
         print(f"[{label}] epoch {epoch}  val_acc {float(acc):.4f}  "
-              f"lr {float(js.current_lr(optimizer)):.3e}", flush=True)
+              f"next lr {float(js.current_lr(optimizer, schedule)):.3e}", flush=True)
     return {"lrs": np.asarray(jnp.stack(lrs)), "losses": np.asarray(jnp.stack(losses)),
             "val_acc": float(acc)}
 
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     old = js.warmup_cosine(args.peak, warmup_steps=0.05, total_steps=args.epochs * spe)
     print(f"planned: {old}\n")
     model, optimizer = build(old, *hp)
-    first = train(model, optimizer, data, 0, args.resume_epoch, args.batch_size, args.seed,
+    first = train(model, optimizer, old, data, 0, args.resume_epoch, args.batch_size, args.seed,
                   "original")
     save(os.path.join(ckpt_dir, "a"), model, optimizer)
 
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nresumed at step {count}")
     print(js.describe(extended, extended.total_steps, compare=old, count=count), "\n")
     optimizer = reschedule(model, optimizer, extended, args.weight_decay)
-    second = train(model, optimizer, data, args.resume_epoch, args.cooldown_epoch,
+    second = train(model, optimizer, extended, data, args.resume_epoch, args.cooldown_epoch,
                    args.batch_size, args.seed, "extended")
     save(os.path.join(ckpt_dir, "b"), model, optimizer)
 
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nresumed at step {count2}")
     print(js.describe(cooled, end, compare=extended, count=count2), "\n")
     optimizer = reschedule(model, optimizer, cooled, args.weight_decay)
-    third = train(model, optimizer, data, args.cooldown_epoch,
+    third = train(model, optimizer, cooled, data, args.cooldown_epoch,
                   args.cooldown_epoch + args.cooldown_epochs, args.batch_size, args.seed,
                   "cooldown")
 

@@ -257,7 +257,17 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
         warnings.append(f"the LR reaches 0 at step {zero_from} of {n} and stays there: the last "
                         f"{k} steps ({_pct(k, n)}) train with lr = 0; set a floor (end=...) or "
                         f"end the decay at step {n}")
-    if h is not None and 0 < h < n and final < peak:
+    after = v[grid >= h] if h is not None and 0 < h < n else v[:0]
+    at_end = _value_at(s, h) if after.size else None
+    if at_end is not None and np.max(np.abs(after - at_end)) > 1e-3 * max(peak, 1e-30):
+        # A periodic form (PyTorch's CosineAnnealingLR, Hugging Face's unclamped cosines):
+        # past its planned end the LR moves again instead of holding.
+        top = float(np.max(after))
+        warnings.append(f"the schedule's planned course ends at step {h} of {n} (at "
+                        f"{_g(at_end)}), but it does not hold there: the LR moves again, up to "
+                        f"{_g(top)} by step {n - 1}; set its length (T_max, num_training_steps)"
+                        f" to {n}")
+    elif h is not None and 0 < h < n and final < peak:
         warnings.append(f"the schedule ends at step {h} of {n}: its final value {_g(final)} is "
                         f"held for the last {n - h} steps ({_pct(n - h, n)}); set its total/decay"
                         f" steps to {n} to use the whole run")

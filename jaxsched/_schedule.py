@@ -64,9 +64,28 @@ def schedule_class(cls: type) -> type:
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=True)(cls)
     cls.__init__ = _explained(cls, cls.__init__)
     fields = dataclasses.fields(cls)
-    data = [f.name for f in fields if f.metadata.get("data", False)]
-    meta = [f.name for f in fields if not f.metadata.get("data", False)]
-    jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if f.metadata.get("data", False))
+    meta = tuple(f.name for f in fields if not f.metadata.get("data", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+
+    def flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
+        return ([(k, getattr(obj, n)) for k, n in zip(keys, data, strict=True)],
+                tuple(getattr(obj, n) for n in meta))
+
+    def flatten(obj: Any) -> tuple[list[Any], tuple[Any, ...]]:
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
+        # Rebuilt without __init__: validation is for what the user typed, and JAX rebuilds
+        # pytrees with tracers or placeholders (None, object()) in the data fields.
+        obj = object.__new__(cls)
+        for name, value in zip(data, children, strict=True):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(meta, aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     _REGISTRY[cls.__name__] = cls
     return cls
 

@@ -198,6 +198,9 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     num_training_steps: int = static(check.positive_int)
     num_cycles: Any = hyper(_nonneg, default=0.5)
 
+    def _horizon(self) -> int:
+        return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
+
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
         factor = _half_cosine(since(t, w), max(1, n - w), self.num_cycles)
@@ -226,6 +229,9 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
     num_cycles: Any = hyper(_nonneg, default=1.0)
+
+    def _horizon(self) -> int:
+        return self.num_training_steps  # 0 from there on
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -272,6 +278,9 @@ class _CosineToFloor(Recipe):
 
     def _warm(self, t: jax.Array) -> jax.Array:
         return _ramp(t, self.num_warmup_steps)
+
+    def _horizon(self) -> int:
+        return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps

@@ -454,6 +454,9 @@ class CosineAnnealingLR(_Torch):
         n, hi, lo = self.T_max, self.lr, self.eta_min
         return repeat(join([cosine(hi, lo, n), cosine(lo, hi, n)], [n]), period=2 * n)
 
+    def _horizon(self) -> int:
+        return self.T_max  # planned; PyTorch's cosine then rises again (describe warns)
+
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         n, lo = self.T_max, self.eta_min
         at_floor = (e - 1 + n) % (2 * n) == 0  # PyTorch's (e - 1 - T_max) % (2 T_max) == 0
@@ -1006,6 +1009,10 @@ class OneCycleMomentum(_OneCycle):
 
 
 # --------------------------------------------------------------------- plateau
+_PT_RULES = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
+             "eps")
+
+
 @schedule_class
 class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
@@ -1071,11 +1078,15 @@ class ReduceLROnPlateau(StatefulSchedule):
                             cooldown=self.cooldown, floor=("min_lr", min_lr), eps=self.eps,
                             every=1, axis_name=None, stop_patience=None, rel_margin="pytorch",
                             nonfinite="pytorch", zero_factor=True)
-        for name in ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-                     "min_lr", "eps"):
+        for name in _PT_RULES:
             object.__setattr__(self, name, rules[name])
-        # The plateau that runs it, built from the rules validated once above.
-        self.__dict__["_plateau"] = from_rules(self.lr, rules)
+
+    @functools.cached_property
+    def _plateau(self) -> Any:
+        """The plateau that runs it, from the fields validated once at construction."""
+        return from_rules(self.lr, {**{name: getattr(self, name) for name in _PT_RULES},
+                                    "every": 1, "axis_name": None, "stop_patience": None,
+                                    "rel_margin": "pytorch", "nonfinite": "pytorch"})
 
     def init(self) -> Any:
         """The state before the first update (a ``PlateauState``)."""

@@ -235,7 +235,7 @@ C = js.constant(1.0)
 BAD = [
     (lambda: js.cooldown(OLD, -1, 10), ValueError, r"cooldown: `at` must be an int >= 0, got -1\."),
     (lambda: js.cooldown(OLD, 10.0, 10), TypeError,
-     r"cooldown: `at` must be an int >= 0, got the float 10\.0; step counts are static ints: pass 10\."),
+     r"cooldown: `at` must be an int >= 0, got the float 10\.0; step counts are static Python ints"),
     (lambda: js.cooldown(OLD, 10, 0), ValueError, r"cooldown: `steps` must be a positive int, got 0\."),
     (lambda: js.cooldown(OLD, 10, 10, end=-1.0), ValueError,
      r"cooldown: `end` must be a finite number >= 0, got -1\.0\."),
