@@ -141,6 +141,9 @@ def r_repeat(ref: Ref, period: int, mult: int = 1, decay: float = 1.0) -> Ref:
         out = np.empty(t.shape, np.float64)
         for idx, ti in np.ndenumerate(t):
             i, start, length = 0, 0, period
+            if mult == 1:  # equal cycles: the cycle index in closed form (exact in ints);
+                i = int(ti) // period  # a loop would take 10^8 turns at step 2**31 - 1
+                start = i * period
             while ti >= start + length:
                 start, length, i = start + length, length * mult, i + 1
             local = (ti - start) / mult**i if mult > 1 else ti - start

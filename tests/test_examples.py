@@ -26,6 +26,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("flax")
 
+# Most run a short training loop (seconds each): dealt first under pytest-xdist.
+pytestmark = pytest.mark.heavy(seconds=2)
 EXAMPLES = Path(__file__).parent.parent / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -345,6 +347,7 @@ def plateau_lrs(val_losses, lr, factor=0.5, patience=0, threshold=1e-4):
     return out
 
 
+@pytest.mark.heavy(seconds=4)  # the first one pays for the 8-device subprocess
 @pytest.mark.parametrize("metric", ["global", "shard_map"])
 def test_multi_device(multi_device, metric):
     results, stdout = multi_device

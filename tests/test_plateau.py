@@ -382,6 +382,7 @@ def test_bf16_params_float32_lr_and_metric_comparison():
     assert float(info.best) == 0.99609375 and int(info.num_reductions) == 0
 
 
+@pytest.mark.heavy(seconds=3)
 def test_metric_compared_in_float64_under_x64():
     code = (
         "import jax.numpy as jnp, jaxsched as js\n"
@@ -422,6 +423,7 @@ def test_axis_name_under_vmap_averages_the_metric():
     np.testing.assert_array_equal(np.asarray(out.scale), [0.5] * 4)
 
 
+@pytest.mark.no_x64_rerun("error text only")
 def test_calling_with_a_step_explains_the_stateful_api():
     with pytest.raises(TypeError, match=r"plateau: expected a PlateauState, got int\. A plateau "
                                         r"is a stateful schedule"):
@@ -744,6 +746,7 @@ def test_stop_patience_shorter_than_two_patiences_warns():
 
 
 # ----------------------------------------------------------------- value API
+@pytest.mark.no_x64_rerun("repr, config, pickle and equality only")
 def test_repr_config_equality_pickle():
     p = js.plateau(js.warmup_constant(1e-3, warmup_steps=500), factor=0.5, patience=3,
                    min_lr=1e-6)
@@ -820,6 +823,7 @@ def test_plain_callable_base_is_wrapped():
 
 
 # ----------------------------------------------------------------- checkpoint round trip
+@pytest.mark.heavy(seconds=6)
 def test_checkpoint_round_trip_in_a_fresh_process(tmp_path):
     import orbax.checkpoint as ocp
     from flax import serialization

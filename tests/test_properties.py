@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from catalogue import r_cosine, r_join, r_linear, r_polynomial
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ lengths = st.integers(1, 5000)
 STEPS = jnp.asarray(np.concatenate([np.arange(0, 300), [999, 5000, 2**24 + 1, 2**31 - 1]]),
                     jnp.int32)
 SETTINGS = settings(max_examples=40, deadline=None)
+pytestmark = pytest.mark.heavy(seconds=3)
 
 
 @st.composite

@@ -36,6 +36,7 @@ RTOL = 1e-12 if X64 else 1e-6
 _EXAMPLES = os.environ.get("JAXSCHED_LIVE_EXAMPLES")
 SETTINGS = settings(max_examples=int(_EXAMPLES or 25), deadline=None, derandomize=not _EXAMPLES,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+pytestmark = pytest.mark.heavy(seconds=4)  # a few seconds of torch and hypothesis each
 EVAL = jax.jit(lambda s, t: s(t))
 
 
