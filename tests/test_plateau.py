@@ -800,9 +800,9 @@ def test_validation_of_base_and_reduce_on_plateau():
     with pytest.raises(ValueError, match=r"plateau: `schedule` must be a finite number >= 0, got "
                                          r"-0\.1"):
         js.plateau(-0.1)
-    with pytest.raises(TypeError, match=r"plateau: `base` must be a schedule, a jnp-traceable function of the step or a number, got 'x'"):
+    with pytest.raises(TypeError, match=r"plateau: `schedule` must be a schedule, a jnp-traceable function of the step or a number, got 'x'"):
         js.plateau("x")
-    with pytest.raises(TypeError, match=r"plateau: `base` is already a plateau"):
+    with pytest.raises(TypeError, match=r"plateau: `schedule` is already a plateau"):
         js.plateau(js.plateau(0.1))
     with pytest.raises(ValueError, match=r"reduce_on_plateau: `min_scale` must be a finite "
                                          r"number >= 0, got -0\.5"):
