@@ -10,24 +10,15 @@ import inspect
 import re
 
 import pytest
+from test_glossary import BUILDERS, core_schedules
 
 import jaxsched as js
 from jaxsched import hf
 from jaxsched import pytorch as pt
 
-# Functions that build something to train with (the rest of the public names read, show or
-# find things and document their own arguments).
-BUILDERS = ("reduce_on_plateau", "param_groups", "layerwise_decay")
-
 
 def _core_schedules():
-    out = {}
-    for name in js.__all__:
-        obj = getattr(js, name)
-        if inspect.isclass(obj) and issubclass(obj, js.Schedule | js.StatefulSchedule) \
-                and obj not in (js.Schedule, js.StatefulSchedule):
-            out[f"js.{name}"] = obj
-    return out
+    return {f"js.{name}": obj for name, obj in core_schedules().items()}
 
 
 def _constructors():

@@ -10,15 +10,16 @@ from jaxsched._glossary import GLOSSARY, NAMES
 BUILDERS = ("reduce_on_plateau", "param_groups", "layerwise_decay")
 
 
+def core_schedules():
+    """Every public schedule class of the core (stateless or stateful), by name."""
+    return {name: obj for name in js.__all__
+            if inspect.isclass(obj := getattr(js, name))
+            and issubclass(obj, js.Schedule | js.StatefulSchedule)
+            and obj not in (js.Schedule, js.StatefulSchedule)}
+
+
 def core_constructors():
-    out = {}
-    for name in js.__all__:
-        obj = getattr(js, name)
-        if inspect.isclass(obj) and issubclass(obj, js.Schedule | js.StatefulSchedule) \
-                and obj not in (js.Schedule, js.StatefulSchedule):
-            out[name] = obj
-    out.update({name: getattr(js, name) for name in BUILDERS})
-    return out
+    return {**core_schedules(), **{name: getattr(js, name) for name in BUILDERS}}
 
 
 def test_every_core_parameter_is_in_the_glossary():
