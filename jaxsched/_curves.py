@@ -142,6 +142,7 @@ class exponential(Schedule):
     staircase: bool = static(check.flag, default=False)
     end: Any = hyper(check.optional(check.lr), default=None)
     _gather = ("start", "gamma", "every", "end")
+    _specialize = ("gamma",)  # log(gamma) on the host: float32's rounded gamma near 1 is not
 
     def _check(self) -> None:
         start, gamma, end = self.start, self.gamma, self.end
@@ -360,6 +361,7 @@ class cyclic(Schedule):
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
     gamma: Any = hyper(check.positive, default=1.0)
+    _specialize = ("gamma",)  # as in exponential: log(gamma) on the host
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.step_size_up

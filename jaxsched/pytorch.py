@@ -204,6 +204,7 @@ class StepLR(_Torch):
     lr: Any = hyper(check.lr)
     step_size: int = static(check.positive_int)
     gamma: Any = hyper(check.positive, default=0.1)
+    _specialize = ("gamma",)  # passed to exponential, which takes log(gamma) on the host
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma, every=self.step_size, staircase=True)
@@ -360,6 +361,7 @@ class ExponentialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     gamma: Any = hyper(check.positive)
+    _specialize = ("gamma",)  # passed to exponential, which takes log(gamma) on the host
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma)
@@ -779,6 +781,7 @@ class CyclicLR(Recipe):
     cycle_momentum: bool = static(check.flag, default=True)
     base_momentum: Any = hyper(check.lr, default=0.8)
     max_momentum: Any = hyper(check.lr, default=0.9)
+    _specialize = ("gamma",)  # passed to cyclic, which takes log(gamma) on the host
 
     def _curve(self, low: Any, high: Any) -> Schedule:
         up, down = self.step_size_up, self.step_size_down
