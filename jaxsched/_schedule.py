@@ -633,7 +633,8 @@ def _eager_program(schedule: Schedule) -> tuple[Callable, tuple] | None:
         fn = _compiled(key)
     except TypeError:  # an unhashable leaf
         return None
-    values = np.asarray(packed, np.float64).astype(jnp.result_type(float))
+    # On the device once: a committed array is the cheapest argument to dispatch.
+    values = jnp.asarray(np.asarray(packed, np.float64), jnp.result_type(float))
     return fn, (values, tuple(arrays))
 
 

@@ -32,10 +32,12 @@ def host_step(step: Any, fn: str) -> Any:
     is passed as unsigned, exactly (negative steps count as 0 anyway); a larger step
     raises a ValueError. Never a wrapped value. JAX arrays and floats pass through.
     """
+    dtype = getattr(step, "dtype", None)
+    if dtype is not None and (dtype.kind not in "iu" or dtype.itemsize < 8) \
+            or isinstance(step, float | bool | jax.Array):
+        return step  # the common cases first: the eager call's overhead is a few µs
     x64 = bool(jax.config.jax_enable_x64)
     smax, umax = (2**63 - 1, 2**64 - 1) if x64 else (2**31 - 1, 2**32 - 1)
-    if isinstance(step, bool) or isinstance(step, jax.Array):
-        return step
     if isinstance(step, int):
         if step > smax:
             _check_top(step, umax, fn)
@@ -50,11 +52,13 @@ def host_step(step: Any, fn: str) -> Any:
         raise
     except ValueError:  # ragged: let jnp report it
         return step
+    if a.dtype == object and a.size and all(isinstance(v, int) for v in a.ravel()):
+        _check_top(int(a.max()), umax, fn)  # Python ints beyond int64 (NumPy keeps objects)
     if not np.issubdtype(a.dtype, np.integer) or a.dtype.itemsize < 8 or x64 or a.size == 0:
-        return step
+        return a  # (a list of ints beyond int64 is uint64 here, which jnp would refuse)
     top = int(a.max())
     if top <= smax:
-        return step
+        return a
     _check_top(top, umax, fn)
     return np.maximum(a, 0).astype(np.uint32)
 

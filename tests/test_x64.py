@@ -17,8 +17,8 @@ HERE = Path(__file__).parent
 # run only in the main process; every test that compares values runs here again.
 SKIP = ["inject_hyperparams", "pickle", "no_retrace", "config_round_trip", "pytree", "repr",
         "stateful", "finite_nonnegative"]
-MODULES = ["test_catalogue.py", "test_optax_parity.py", "test_join.py", "test_recipes.py",
-           "test_pytorch.py",
+MODULES = ["test_catalogue.py", "test_steps.py", "test_optax_parity.py", "test_join.py",
+           "test_recipes.py", "test_pytorch.py",
            "test_hf.py", "test_plateau.py", "test_finder.py"]
 
 
