@@ -8,7 +8,9 @@ Sections (``--only`` picks some, comma-separated):
   ns/step, trace and compile time, HLO size;
 * ``train_step``: a jitted MLP train step scanned over 1000 steps, constant LR vs
   each schedule through ``optax.inject_hyperparams``;
-* ``plateau``: reduce-on-plateau (``benchmarks/plateau.py``), when present.
+* ``plateau``: reduce-on-plateau against ``optax.contrib.reduce_on_plateau``;
+* ``precision``: float32 max relative error and false zeros of each curve against a
+  float64 reference, jaxsched vs optax, at T = 1e7, 1e8, 2**31 - 1 (its own table).
 
 Prints a table of medians and ratios and the issue's targets (PASS / MISS;
 MISS* is a miss smaller than the timing noise) and, with ``--json PATH``, writes
@@ -26,8 +28,7 @@ import time
 import traceback
 from typing import Any
 
-SECTIONS = ("throughput", "joins", "train_step", "plateau")
-OPTIONAL = ("plateau",)  # written separately; skipped with a note if it cannot be imported
+SECTIONS = ("throughput", "joins", "train_step", "plateau", "precision")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -74,19 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[h.Line] = []
     targets: list[h.Target] = []
     notes: list[str] = []
+    reports: list[tuple[str, str]] = []  # sections with a table of their own: (text, markdown)
     failed = False
     for section in args.sections:
         t0 = time.perf_counter()
-        try:
-            module = importlib.import_module(f".{section}", __package__)
-        except Exception as e:  # noqa: BLE001 - an optional section may be absent
-            if section not in OPTIONAL:
-                raise
-            note = (f"{section}: skipped, cannot import benchmarks.{section} "
-                    f"({e.__class__.__name__}: {e})")
-            print(f"note: {note}", flush=True)
-            notes.append(note)
-            continue
+        module = importlib.import_module(f".{section}", __package__)
         h.progress(f"[{section}]")
         try:
             kwargs: dict[str, Any] = {"quick": args.quick}
@@ -107,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             section_lines, section_targets = _generic(section, section_rows)
         lines += section_lines
         targets += section_targets
+        if hasattr(module, "report"):
+            reports.append((module.report(section_rows), module.markdown(section_rows)))
         h.progress(f"[{section}] {time.perf_counter() - t0:.1f} s")
 
     header["elapsed_s"] = round(time.perf_counter() - start, 1)
@@ -114,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if lines:
         print()
         print(h.table(lines))
+    for text, _ in reports:
+        print()
+        print(text)
     if targets:
         print()
         print(h.targets_table(targets))
@@ -131,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}")
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(_markdown(header, lines, targets, notes))
+            f.write(_markdown(header, lines, targets, notes, [md for _, md in reports]))
         print(f"wrote {args.markdown}")
     return 1 if failed else 0
 
 
 def _markdown(header: dict[str, Any], lines: list[Any], targets: list[Any],
-              notes: list[str]) -> str:
+              notes: list[str], reports: list[str] = ()) -> str:
     from . import _harness as h
 
     out = [f"Backend `{header['backend']}` ({header['device_kind']}), {header['cpu_model']}, "
@@ -145,6 +143,8 @@ def _markdown(header: dict[str, Any], lines: list[Any], targets: list[Any],
            f"start; jax {header['jax']}, optax {header['optax']}, jaxsched "
            f"{header['jaxsched']}; {header['date']}; {header['elapsed_s']:.0f} s.", "",
            h.markdown(lines), ""]
+    for md in reports:
+        out += [md, ""]
     if targets:
         out += ["| target | measured | status |", "|---|---|---|"]
         out += [f"| {t.target} | {t.measured} | {t.status} |" for t in targets]

@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 CONTENDERS = ("jaxsched", "optax", "fused")
 RTOL = 1e-5  # max |a - b| / max |b| allowed between contenders of one benchmark
@@ -34,8 +35,6 @@ class MismatchError(RuntimeError):
 # ----------------------------------------------------------------- environment
 def environment() -> dict[str, Any]:
     """Backend, device, library versions and machine, for the JSON header."""
-    import optax
-
     import jaxsched
 
     device = jax.devices()[0]
@@ -168,6 +167,23 @@ def interleaved(calls: dict[str, Callable[[], Any]], reps: int,
     return samples
 
 
+def scan_loop(lr: Any, n: int) -> Callable[[jax.Array], jax.Array]:
+    """``n`` scalar evaluations of ``lr`` (a schedule, function or number) in a
+    ``lax.scan`` from step ``t0``, each depending on the last: ``t0 -> sum of the values``."""
+    fn = lr if callable(lr) else (lambda t: jnp.asarray(lr, jnp.float32))
+
+    def loop(t0: jax.Array) -> jax.Array:
+        def body(acc: jax.Array, t: jax.Array) -> Any:
+            # min(acc, 0) is 0 for learning rates >= 0: a dependence the compiler keeps.
+            return acc + fn(t + jnp.minimum(acc, 0.0).astype(t.dtype)), None
+
+        acc, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32),
+                              t0 + jnp.arange(n, dtype=jnp.int32))
+        return acc
+
+    return loop
+
+
 def summary(samples: Sequence[float]) -> dict[str, float]:
     """Median and relative interquartile range of timing samples."""
     med = statistics.median(samples)
@@ -244,6 +260,69 @@ def compare(section: str, name: str, fns: dict[str, Callable[[Any], Any]], x: ja
             row["note"] = "built only: throughput not measured (too slow for this run)"
         rows.append({**row, **p.costs()})
     return rows
+
+
+# ----------------------------------------------------------------- an MLP train step
+@dataclasses.dataclass
+class MLP:
+    """A small regression problem: an MLP (ReLU, mean squared error) on random data."""
+
+    sizes: tuple[int, ...]
+    batch: int
+    params: list[tuple[jax.Array, jax.Array]]
+    x: jax.Array
+    y: jax.Array
+
+    @classmethod
+    def make(cls, quick: bool = False) -> MLP:
+        """32 -> 256 -> 256 -> 10, batch 128 (``quick``: 32 -> 64 -> 64 -> 10, batch 32)."""
+        sizes = (32, 64, 64, 10) if quick else (32, 256, 256, 10)
+        batch = 32 if quick else 128
+        key, kx, ky = jax.random.split(jax.random.key(0), 3)
+        params = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            key, sub = jax.random.split(key)
+            params.append((jax.random.normal(sub, (a, b)) / np.sqrt(a), jnp.zeros(b)))
+        return cls(sizes, batch, params, jax.random.normal(kx, (batch, sizes[0])),
+                   jax.random.normal(ky, (batch, sizes[-1])))
+
+    @property
+    def args(self) -> tuple[Any, jax.Array, jax.Array]:
+        return self.params, self.x, self.y
+
+
+def mlp_loss(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+    for w, b in params[:-1]:
+        x = jax.nn.relu(x @ w + b)
+    w, b = params[-1]
+    return jnp.mean((x @ w + b - y) ** 2)
+
+
+def train_loop(tx: Any, n: int, feed: bool = False,
+               out: Callable[[Any], Any] = lambda state: ()) -> Callable[..., Any]:
+    """``(params, x, y) -> (final loss, out(final optimizer state))`` after ``n`` train
+    steps of ``tx`` in a ``lax.scan``; ``feed`` passes the loss as ``value=`` to the update."""
+
+    def train(params: Any, x: jax.Array, y: jax.Array) -> Any:
+        def step(carry: Any, _: Any) -> Any:
+            params, state = carry
+            loss, grads = jax.value_and_grad(mlp_loss)(params, x, y)
+            extra = {"value": loss} if feed else {}
+            updates, state = tx.update(grads, state, params, **extra)
+            return (optax.apply_updates(params, updates), state), loss
+
+        (params, state), losses = jax.lax.scan(step, (params, tx.init(params)), None, length=n)
+        return losses[-1], out(state)
+
+    return train
+
+
+def paired(samples: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """Median and relative interquartile range of the per-repetition ratios
+    ``samples[i] / reference[i]`` (both timed in the same repetition)."""
+    ratios = [a / b for a, b in zip(samples, reference, strict=True)]
+    st = summary(ratios)
+    return st["median"], st["iqr_rel"]
 
 
 # ----------------------------------------------------------------- report

@@ -41,7 +41,6 @@ from jax import lax
 import jaxsched as js
 
 from . import _harness as h
-from .train_step import _init, _loss
 
 SECTION = "plateau"
 PEAK = 1e-3
@@ -63,24 +62,6 @@ CONTENDERS: dict[str, tuple[str, Callable[[], Any], bool]] = {
         optax.adamw(PEAK, weight_decay=1e-4),
         optax.contrib.reduce_on_plateau(rtol=1e-4, atol=0.0, **RULES)), True),
 }
-
-
-def _train(make: Callable[[], Any], feed: bool, n: int) -> Callable[..., Any]:
-    """``(params, x, y) -> final loss`` after ``n`` scanned train steps."""
-    tx = make()
-
-    def train(params: Any, x: jax.Array, y: jax.Array) -> Any:
-        def step(carry: Any, _: Any) -> Any:
-            params, state = carry
-            loss, grads = jax.value_and_grad(_loss)(params, x, y)
-            extra = {"value": loss} if feed else {}
-            updates, state = tx.update(grads, state, params, **extra)
-            return (optax.apply_updates(params, updates), state), loss
-
-        (params, state), losses = lax.scan(step, (params, tx.init(params)), None, length=n)
-        return losses[-1]
-
-    return train
 
 
 def _isolated(make: Callable[[], Any], feed: bool, n: int) -> Callable[..., Any]:
@@ -130,32 +111,27 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     """One row per contender: ms per 1000 steps and paired ratios."""
     n = 50 if quick else 1000
     reps = 3 if quick else 9
-    sizes = (32, 64, 64, 10) if quick else (32, 256, 256, 10)
-    batch = 32 if quick else 128
-    keys = jax.random.split(jax.random.key(0), 3)
-    params = _init(keys[0], sizes)
-    x = jax.random.normal(keys[1], (batch, sizes[0]))
-    y = jax.random.normal(keys[2], (batch, sizes[-1]))
+    mlp = h.MLP.make(quick)
 
     h.progress(f"  plateau: compiling {len(CONTENDERS)} training loops")
-    programs = {name: h.build(_train(make, feed, n), params, x, y)
+    programs = {name: h.build(h.train_loop(make(), n, feed), *mlp.args)
                 for name, (_, make, feed) in CONTENDERS.items()}
     h.progress("  plateau: timing")
-    samples = h.interleaved({k: functools.partial(p.call, params, x, y)
+    samples = h.interleaved({k: functools.partial(p.call, *mlp.args)
                              for k, p in programs.items()}, reps)
     rows = []
     for name, (column, _, feed) in CONTENDERS.items():
         st = h.summary(samples[name])
         row: dict[str, Any] = {
             "section": SECTION, "name": name, "contender": column, "n_steps": n,
-            "mlp": list(sizes), "batch": batch, "value_fed": feed, "reps": reps,
+            "mlp": list(mlp.sizes), "batch": mlp.batch, "value_fed": feed, "reps": reps,
             "ms_per_1000_steps": round(st["median"] * 1e3 * 1000 / n, 3),
             "iqr_rel": round(st["iqr_rel"], 4),
         }
         for ref, key in ((BASELINE, "vs_constant"), (OPTAX, "vs_optax")):
-            ratios = [a / b for a, b in zip(samples[name], samples[ref], strict=True)]
-            row[f"ratio_{key}"] = round(statistics.median(ratios), 4)
-            row[f"ratio_{key}_iqr"] = round(h.summary(ratios)["iqr_rel"], 4)
+            ratio, ratio_iqr = h.paired(samples[name], samples[ref])
+            row[f"ratio_{key}"] = round(ratio, 4)
+            row[f"ratio_{key}_iqr"] = round(ratio_iqr, 4)
         row.update(programs[name].costs())
         rows.append(row)
 
@@ -172,9 +148,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row["alone_ns_per_step"] = round(st["median"] / m * 1e9, 2)
         row["alone_iqr_rel"] = round(st["iqr_rel"], 4)
         for ref, key in ((BASELINE, "vs_constant"), (OPTAX, "vs_optax")):
-            ratios = [a / b for a, b in zip(alone_samples[name], alone_samples[ref],
-                                            strict=True)]
-            row[f"alone_ratio_{key}"] = round(statistics.median(ratios), 4)
+            row[f"alone_ratio_{key}"] = round(h.paired(alone_samples[name],
+                                                       alone_samples[ref])[0], 4)
 
     h.progress("  plateau: per call from Python")
     calls = 200 if quick else 2000
@@ -189,8 +164,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row["per_call_us"] = round(statistics.median(call_samples[name]) / calls * 1e6, 3)
         row["state_leaves"] = len(jax.tree.leaves(_stepper(CONTENDERS[name][1],
                                                            CONTENDERS[name][2])[1][1]))
-        ratios = [a / b for a, b in zip(call_samples[name], call_samples[OPTAX], strict=True)]
-        row["per_call_ratio_vs_optax"] = round(statistics.median(ratios), 4)
+        row["per_call_ratio_vs_optax"] = round(h.paired(call_samples[name],
+                                                        call_samples[OPTAX])[0], 4)
     return rows
 
 

@@ -25,9 +25,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jax import lax
 
 import jaxsched as js
 
@@ -78,52 +76,10 @@ def schedules(n: int, join_k: int = 256, pc_k: int = 64
     }
 
 
-# ----------------------------------------------------------------- the model
-def _init(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.Array, jax.Array]]:
-    params = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        key, sub = jax.random.split(key)
-        params.append((jax.random.normal(sub, (a, b)) / np.sqrt(a), jnp.zeros(b)))
-    return params
-
-
-def _loss(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-    for w, b in params[:-1]:
-        x = jax.nn.relu(x @ w + b)
-    w, b = params[-1]
-    return jnp.mean((x @ w + b - y) ** 2)
-
-
 def _train(lr: Any, n: int) -> Callable[..., Any]:
     """``(params, x, y) -> (final loss, last learning rate)`` after ``n`` scanned steps."""
     tx = optax.inject_hyperparams(optax.adamw)(learning_rate=lr, weight_decay=1e-4)
-
-    def train(params: Any, x: jax.Array, y: jax.Array) -> Any:
-        def step(carry: Any, _: Any) -> Any:
-            params, state = carry
-            loss, grads = jax.value_and_grad(_loss)(params, x, y)
-            updates, state = tx.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), loss
-
-        (params, state), losses = lax.scan(step, (params, tx.init(params)), None, length=n)
-        return losses[-1], state.hyperparams["learning_rate"]
-
-    return train
-
-
-def _eval_loop(lr: Any, n: int) -> Callable[[jax.Array], jax.Array]:
-    """``n`` scalar evaluations of ``lr`` in a ``lax.scan``, each depending on the last."""
-    fn = lr if callable(lr) else (lambda t: jnp.asarray(lr, jnp.float32))
-
-    def loop(t0: jax.Array) -> jax.Array:
-        def body(acc: jax.Array, t: jax.Array) -> Any:
-            # min(acc, 0) is 0 for learning rates >= 0: a dependence the compiler keeps.
-            return acc + fn(t + jnp.minimum(acc, 0.0).astype(t.dtype)), None
-
-        acc, _ = lax.scan(body, jnp.zeros((), jnp.float32), t0 + jnp.arange(n, dtype=jnp.int32))
-        return acc
-
-    return loop
+    return h.train_loop(tx, n, out=lambda state: state.hyperparams["learning_rate"])
 
 
 # ----------------------------------------------------------------- run
@@ -131,12 +87,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     """One row per (schedule, contender), plus the constant-LR baseline."""
     n = 50 if quick else 1000
     reps = 3 if quick else 7
-    sizes = (32, 64, 64, 10) if quick else (32, 256, 256, 10)
-    batch = 32 if quick else 128
-    keys = jax.random.split(jax.random.key(0), 3)
-    params = _init(keys[0], sizes)
-    x = jax.random.normal(keys[1], (batch, sizes[0]))
-    y = jax.random.normal(keys[2], (batch, sizes[-1]))
+    mlp = h.MLP.make(quick)
 
     baseline = ("constant_lr", "baseline")
     contenders: dict[tuple[str, str], Any] = {baseline: PEAK}
@@ -151,16 +102,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     trained = {key: lr for key, lr in contenders.items() if key[1] in TRAINED}
 
     h.progress(f"  train_step: compiling {len(trained)} training loops")
-    programs = {key: h.build(_train(lr, n), params, x, y) for key, lr in trained.items()}
+    programs = {key: h.build(_train(lr, n), *mlp.args) for key, lr in trained.items()}
     h.progress("  train_step: timing")
-    calls = {key: functools.partial(p.call, params, x, y) for key, p in programs.items()}
+    calls = {key: functools.partial(p.call, *mlp.args) for key, p in programs.items()}
     samples = h.interleaved(calls, reps)  # type: ignore[arg-type]
     base = samples[baseline]
 
     h.progress("  train_step: schedules alone")
     loop_n = 2_000 if quick else 100_000
     t0 = jnp.zeros((), jnp.int32)
-    loops = {key: h.build(_eval_loop(lr, loop_n), t0) for key, lr in contenders.items()}
+    loops = {key: h.build(h.scan_loop(lr, loop_n), t0) for key, lr in contenders.items()}
     loop_samples = h.interleaved({key: functools.partial(p.call, t0) for key, p in loops.items()},
                                  reps=5 if quick else 9)
     loop_base = statistics.median(loop_samples[baseline]) / loop_n * 1e9
@@ -172,19 +123,19 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         eval_ns = statistics.median(loop_samples[key]) / loop_n * 1e9
         row: dict[str, Any] = {
             "section": SECTION, "name": name, "contender": k, "n_steps": n,
-            "mlp": list(sizes), "batch": batch,
+            "mlp": list(mlp.sizes), "batch": mlp.batch,
             "schedule_eval_ns": round(eval_ns, 3),
             "overhead_est_pct": round((eval_ns - loop_base) / step_ns * 100, 4),
         }
         if key in programs:
             st = h.summary(samples[key])
-            ratios = [a / b for a, b in zip(samples[key], base, strict=True)]
+            ratio, ratio_iqr = h.paired(samples[key], base)
             row.update({
                 "ms": round(st["median"] * 1e3, 3),  # per n steps
                 "ms_per_1000_steps": round(st["median"] * 1e3 * 1000 / n, 3),
                 "iqr_rel": round(st["iqr_rel"], 4), "reps": reps,
-                "overhead_pct": round((statistics.median(ratios) - 1.0) * 100, 3),
-                "overhead_iqr_pct": round(h.summary(ratios)["iqr_rel"] * 100, 3),
+                "overhead_pct": round((ratio - 1.0) * 100, 3),
+                "overhead_iqr_pct": round(ratio_iqr * 100, 3),
                 # best-of-reps: less sensitive to other processes than the median
                 "overhead_min_pct": round((min(samples[key]) / min(base) - 1.0) * 100, 3),
                 **programs[key].costs(),

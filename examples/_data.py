@@ -92,15 +92,17 @@ class Progress:
         self.stream.flush()
 
 
-def plot_run(path: str, lrs: np.ndarray, losses: np.ndarray, title: str = "") -> None:
-    """A PNG with two panels: the learning rate and the training loss against the step."""
+def plot_run(path: str, hyperparams: dict[str, np.ndarray], losses: np.ndarray,
+             title: str = "") -> None:
+    """A PNG: one panel per hyperparameter, then the training loss, against the step."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 6), layout="constrained")
-    ax_lr, ax_loss = fig.subplots(2, 1, sharex=True)
-    steps = np.arange(len(lrs))
-    ax_lr.plot(steps, lrs, color="C0")
-    ax_lr.set_ylabel("learning rate")
+    fig = Figure(figsize=(8, 3 + 2 * len(hyperparams)), layout="constrained")
+    *axes, ax_loss = fig.subplots(len(hyperparams) + 1, 1, sharex=True)
+    steps = np.arange(len(losses))
+    for i, (ax, (name, values)) in enumerate(zip(axes, hyperparams.items(), strict=True)):
+        ax.plot(steps, values, color=f"C{i}")
+        ax.set_ylabel(name.replace("learning_rate", "learning rate"), fontsize="small")
     ax_loss.plot(steps, losses, color="0.7", linewidth=0.8, label="per step")
     window = max(1, len(losses) // 50)
     if window > 1:
@@ -110,8 +112,8 @@ def plot_run(path: str, lrs: np.ndarray, losses: np.ndarray, title: str = "") ->
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("training loss")
     ax_loss.set_xlabel("step")
-    for ax in (ax_lr, ax_loss):
+    for ax in (*axes, ax_loss):
         ax.grid(True, alpha=0.3)
     if title:
-        ax_lr.set_title(title, fontsize="small")
+        axes[0].set_title(title, fontsize="small")
     fig.savefig(path, dpi=110)

@@ -8,7 +8,8 @@ learning rate from 1e-5 to 1 on a copy of the parameters; then two
 
 one with ``js.one_cycle(peak=suggestion)``, one with a constant LR (default: a
 tenth of the suggestion, a common AdamW setting). The schedule is part of
-``state.opt_state``, so each epoch logs ``js.current_lr(state.opt_state)``.
+``state.opt_state``, so each epoch logs ``js.current_lr(state, schedule)``: the
+LR the next update will use (the schedule at the step count in the state).
 
     pip install -e ".[examples]"
     python examples/linen_trainstate.py
@@ -50,8 +51,8 @@ def adamw(learning_rate: Any) -> optax.GradientTransformation:
     return optax.adamw(learning_rate, weight_decay=1e-4)
 
 
-def fit(state: TrainState, loss_fn: Any, data: tuple, *, epochs: int, batch_size: int,
-        seed: int, label: str) -> tuple[TrainState, list[float]]:
+def fit(state: TrainState, schedule: js.Schedule, loss_fn: Any, data: tuple, *, epochs: int,
+        batch_size: int, seed: int, label: str) -> tuple[TrainState, list[float]]:
     """Trains the ``TrainState``; returns it and ``js.current_lr`` after each epoch."""
 
     @jax.jit
@@ -67,23 +68,26 @@ def fit(state: TrainState, loss_fn: Any, data: tuple, *, epochs: int, batch_size
         for idx in epoch_batches(rng, len(x_train), batch_size):
             state, loss = step(state, {"x": x_train[idx], "y": y_train[idx]})
             losses.append(loss)
-        lrs.append(float(js.current_lr(state.opt_state)))
+        lrs.append(float(js.current_lr(state, schedule)))
         print(f"  {label:<9} epoch {epoch}/{epochs}  train_loss "
               f"{float(jnp.mean(jnp.stack(losses))):.4f}  lr {lrs[-1]:.2e}")
     return state, lrs
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--finder-steps", type=int, default=100)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of each training run")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per update")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--finder-steps", type=int, default=100,
+                        help="updates of the LR range test, from LR 1e-5 to 1")
     parser.add_argument("--baseline-lr", type=float, default=None,
-                        help="the constant LR of the baseline (default: suggestion / 10)")
+                        help="the constant LR of the baseline; None: the finder's suggestion / 10")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
     x_train, x_val, y_train, y_val = digits(args.seed, args.limit)
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"\n{label}: {schedule}")
         tx = optax.inject_hyperparams(optax.adamw)(learning_rate=schedule, weight_decay=1e-4)
         state = TrainState.create(apply_fn=model.apply, params=params, tx=tx)
-        state, lrs = fit(state, loss_fn, (x_train, y_train), epochs=args.epochs,
+        state, lrs = fit(state, schedule, loss_fn, (x_train, y_train), epochs=args.epochs,
                          batch_size=args.batch_size, seed=args.seed, label=label)
         logits = state.apply_fn({"params": state.params}, x_val)
         out[label] = {"val_acc": float(jnp.mean(jnp.argmax(logits, -1) == y_val)), "lrs": lrs,

@@ -65,19 +65,25 @@ def replicas_agree(tree: Any) -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=12, help="epochs to train")
     parser.add_argument("--batch-size", type=int, default=64,
-                        help="the global batch, split over the devices")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--peak", type=float, default=3e-2)
-    parser.add_argument("--patience", type=int, default=1)
+                        help=f"the global batch, split over the devices (a multiple of {_DEVICES})")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--peak", type=float, default=3e-2,
+                        help="LR after the one-epoch linear warmup")
+    parser.add_argument("--patience", type=int, default=1,
+                        help="epochs without improvement before the LR is halved")
     parser.add_argument("--threshold", type=float, default=1e-4,
                         help="relative improvement that resets the plateau's patience")
-    parser.add_argument("--metric", choices=["global", "shard_map"], default="global")
+    parser.add_argument("--metric", choices=["global", "shard_map"], default="global",
+                        help="average the validation loss over the devices by a global jit "
+                             "mean or by axis_name under shard_map")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
     devices = jax.devices("cpu")

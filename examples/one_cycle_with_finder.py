@@ -48,9 +48,10 @@ def accuracy(graphdef: nnx.GraphDef, params: Any, x: np.ndarray, y: np.ndarray) 
     return float(jnp.mean(jnp.argmax(logits, -1) == y))
 
 
-def fit(loss_fn: Any, params: Any, tx: optax.GradientTransformation, data: tuple, *,
-        epochs: int, batch_size: int, seed: int, label: str) -> tuple[Any, list[float]]:
-    """Trains ``params`` with ``tx``; returns them and the LR after each epoch."""
+def fit(loss_fn: Any, params: Any, tx: optax.GradientTransformation, lr: js.Schedule,
+        data: tuple, *, epochs: int, batch_size: int, seed: int,
+        label: str) -> tuple[Any, list[float]]:
+    """Trains ``params`` with ``tx``; returns them and, after each epoch, the next LR."""
 
     @jax.jit
     def step(params: Any, opt_state: Any, batch: dict[str, jax.Array]) -> tuple:
@@ -68,24 +69,27 @@ def fit(loss_fn: Any, params: Any, tx: optax.GradientTransformation, data: tuple
             params, opt_state, loss = step(params, opt_state, {"x": x_train[idx],
                                                                "y": y_train[idx]})
             losses.append(loss)
-        lrs.append(float(js.current_lr(opt_state)))
+        lrs.append(float(js.current_lr(opt_state, lr)))
         print(f"  {label:<9} epoch {epoch}/{epochs}  train_loss "
               f"{float(jnp.mean(jnp.stack(losses))):.4f}  lr {lrs[-1]:.2e}")
     return params, lrs
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--finder-steps", type=int, default=100)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of each training run")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per update")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--finder-steps", type=int, default=100,
+                        help="updates of the LR range test, from LR 1e-4 to 10")
     parser.add_argument("--baseline-lr", type=float, default=None,
-                        help="the constant LR of the baseline (default: the suggestion)")
+                        help="the constant LR of the baseline; None: the finder's suggestion")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="lr_finder.png", help="the finder's plot ('' for none)")
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
+    parser.add_argument("--out", default="lr_finder.png", help="the finder's plot; '' for none")
     args = parser.parse_args(argv)
 
     x_train, x_val, y_train, y_val = digits(args.seed, args.limit)
@@ -106,15 +110,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     total = args.epochs * (len(x_train) // args.batch_size)
     one_cycle = js.one_cycle(peak=peak, total_steps=total)
+    constant = js.constant(baseline_lr)
     schedules = {
-        "one-cycle": optax.inject_hyperparams(sgd_momentum)(
+        "one-cycle": (optax.inject_hyperparams(sgd_momentum)(
             learning_rate=one_cycle, momentum=js.one_cycle_momentum(total_steps=total)),
-        "constant": optax.inject_hyperparams(sgd_momentum)(learning_rate=js.constant(baseline_lr)),
+            one_cycle),
+        "constant": (optax.inject_hyperparams(sgd_momentum)(learning_rate=constant), constant),
     }
     print(f"\none-cycle: {one_cycle}\nconstant:  lr {baseline_lr:.3g}, momentum 0.9")
     out: dict[str, Any] = {"finder": result, "peak": peak, "baseline_lr": baseline_lr}
-    for label, tx in schedules.items():
-        trained, lrs = fit(loss_fn, params, tx, (x_train, y_train), epochs=args.epochs,
+    for label, (tx, lr) in schedules.items():
+        trained, lrs = fit(loss_fn, params, tx, lr, (x_train, y_train), epochs=args.epochs,
                            batch_size=args.batch_size, seed=args.seed, label=label)
         out[label] = {"val_acc": accuracy(graphdef, trained, x_val, y_val), "lrs": lrs}
     print(f"\nfinal val_acc  one-cycle (peak {peak:.3g}): {out['one-cycle']['val_acc']:.4f}   "

@@ -10,7 +10,8 @@ passed to ``optax.inject_hyperparams(optax.adamw)``. Its state lives in the
 optimizer state; once per epoch ``js.report(optimizer, val_loss)`` feeds it the
 validation loss (inside ``nnx.jit``, updating the ``nnx.Optimizer`` in place),
 ``js.current_lr`` reads the LR for the log and ``js.should_stop`` ends training
-once the loss has not improved for ``--stop-patience`` epochs.
+once the loss has not improved for ``--stop-patience`` epochs. The data, the MLP
+and the shuffled batches come from ``_data.py``, as in the other examples.
 
     pip install -e ".[examples]"
     python examples/plateau.py --epochs 40
@@ -19,25 +20,16 @@ once the loss has not improved for ``--stop-patience`` epochs.
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _data import MLP, digits, epoch_batches
 from flax import nnx
 
 import jaxsched as js
-
-
-class MLP(nnx.Module):
-    def __init__(self, hidden: int, rngs: nnx.Rngs):
-        self.hidden = nnx.Linear(64, hidden, rngs=rngs)
-        self.out = nnx.Linear(hidden, 10, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return self.out(nnx.relu(self.hidden(x)))
 
 
 def _loss(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -60,34 +52,29 @@ def validate(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -
     return loss, acc
 
 
-def _data(seed: int, limit: int | None) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    x = (x / 16.0).astype(np.float32)
-    return tuple(train_test_split(x, y.astype(np.int32), test_size=0.25, random_state=seed,
-                                  stratify=y))
-
-
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--warmup-epochs", type=int, default=2)
-    parser.add_argument("--patience", type=int, default=2)
-    parser.add_argument("--stop-patience", type=int, default=8)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=40,
+                        help="epochs to train at most (training may stop early)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per update")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    parser.add_argument("--lr", type=float, default=3e-3, help="LR after the warmup")
+    parser.add_argument("--warmup-epochs", type=int, default=2,
+                        help="epochs of linear warmup from 0 to --lr")
+    parser.add_argument("--patience", type=int, default=2,
+                        help="epochs without improvement before the LR is halved")
+    parser.add_argument("--stop-patience", type=int, default=8,
+                        help="stop once the validation loss has not improved for more "
+                             "than this many epochs")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images (for a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
-    x_train, x_val, y_train, y_val = _data(args.seed, args.limit)
-    steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
+    x_train, x_val, y_train, y_val = digits(args.seed, args.limit)
+    steps_per_epoch = len(x_train) // args.batch_size
     lr = js.plateau(js.warmup_constant(args.lr, warmup_steps=args.warmup_epochs * steps_per_epoch),
                     factor=0.5, patience=args.patience, min_lr=1e-5,
                     stop_patience=args.stop_patience)
@@ -102,11 +89,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     history = []
     print(f"{'epoch':>5}  {'train loss':>10}  {'val loss':>9}  {'val acc':>7}  {'next LR':>9}")
     for epoch in range(1, args.epochs + 1):
-        order = rng.permutation(len(x_train))
-        losses = []
-        for i in range(steps_per_epoch):
-            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
-            losses.append(train_step(model, optimizer, x_train[idx], y_train[idx]))
+        losses = [train_step(model, optimizer, x_train[idx], y_train[idx])
+                  for idx in epoch_batches(rng, len(x_train), args.batch_size)]
         reductions = int(js.plateau_state(optimizer).num_reductions)
         val_loss, val_acc = validate(model, optimizer, x_val, y_val)
         info = js.plateau_state(optimizer)

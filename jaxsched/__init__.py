@@ -22,17 +22,25 @@ from ._curves import polynomial as polynomial
 from ._describe import describe as describe
 from ._finder import FinderResult as FinderResult
 from ._finder import lr_finder as lr_finder
+from ._groups import ParamGroups as ParamGroups
+from ._groups import layerwise_decay as layerwise_decay
+from ._groups import param_groups as param_groups
+from ._integer import batch_ramp as batch_ramp
+from ._integer import integer as integer
+from ._integer import scale_by_batch as scale_by_batch
 from ._join import clip as clip
 from ._join import join as join
 from ._join import per_epoch as per_epoch
 from ._join import repeat as repeat
 from ._join import warmup as warmup
-from ._plateau import current_lr as current_lr
+from ._migrate import migrate as migrate
+from ._opt_state import current_lr as current_lr
+from ._opt_state import hyperparams as hyperparams
+from ._opt_state import plateau_state as plateau_state
+from ._opt_state import report as report
+from ._opt_state import should_stop as should_stop
 from ._plateau import plateau as plateau
-from ._plateau import plateau_state as plateau_state
 from ._plateau import reduce_on_plateau as reduce_on_plateau
-from ._plateau import report as report
-from ._plateau import should_stop as should_stop
 from ._plot import plot as plot
 from ._recipes import one_cycle as one_cycle
 from ._recipes import one_cycle_momentum as one_cycle_momentum
@@ -42,7 +50,11 @@ from ._recipes import warmup_cosine as warmup_cosine
 from ._recipes import warmup_linear as warmup_linear
 from ._recipes import warmup_polynomial as warmup_polynomial
 from ._recipes import wsd as wsd
+from ._replan import cooldown as cooldown
+from ._replan import extend as extend
+from ._replan import restart as restart
 from ._schedule import Schedule as Schedule
+from ._schedule import StatefulSchedule as StatefulSchedule
 from ._schedule import evaluate as evaluate
 from ._schedule import from_config as from_config
 from ._schedule import wrap as wrap
@@ -53,26 +65,36 @@ __version__ = _metadata.version("jaxsched")
 
 __all__ = [
     "FinderResult",
+    "ParamGroups",
     "ParseError",
     "Schedule",
+    "StatefulSchedule",
+    "batch_ramp",
     "clip",
     "constant",
+    "cooldown",
     "cosine",
     "current_lr",
     "cyclic",
     "describe",
     "evaluate",
     "exponential",
+    "extend",
     "from_config",
     "hf",
+    "hyperparams",
+    "integer",
     "interpolate",
     "inverse_sqrt",
     "join",
+    "layerwise_decay",
     "linear",
     "lr_finder",
+    "migrate",
     "multistep",
     "one_cycle",
     "one_cycle_momentum",
+    "param_groups",
     "parse",
     "per_epoch",
     "piecewise_constant",
@@ -84,6 +106,8 @@ __all__ = [
     "reduce_on_plateau",
     "repeat",
     "report",
+    "scale_by_batch",
+    "restart",
     "sgdr",
     "should_stop",
     "warmup",

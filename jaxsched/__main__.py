@@ -1,7 +1,7 @@
 """The ``jaxsched`` command: look at a schedule before training with it.
 
     jaxsched plot SPEC --steps N [-o lr.png] [--log] [--compare SPEC2 ...]
-    jaxsched describe SPEC --steps N
+    jaxsched describe SPEC --steps N [--compare OLD] [--count C]
     jaxsched table SPEC --steps N [--every K]
 
 SPEC is a schedule's text, as its ``repr`` prints it or as you would write the
@@ -63,6 +63,8 @@ def load_spec(spec: str) -> Any:
         except json.JSONDecodeError as e:
             raise UsageError(f"{where}invalid JSON: {e.msg} (line {e.lineno}, column "
                              f"{e.colno})") from None
+        except RecursionError:
+            raise UsageError(f"{where}invalid JSON: nested too deeply") from None
     else:
         data = content
     for part in filter(None, key.split(".")):
@@ -81,6 +83,8 @@ def load_spec(spec: str) -> Any:
                          f"a dict with keys {keys}; pick an entry with {path}#key")
     try:
         return from_config(data)
+    except RecursionError:
+        raise UsageError(f"{where}the config is nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - any failure is a bad config, shown in one line
         raise UsageError(f"{where}{_one_line(e)}") from None
 
@@ -116,6 +120,8 @@ def _load_yaml(content: str, path: str) -> Any:
         list("-+0123456789."))
     try:
         return yaml.load(content, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise UsageError(f"{path}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -139,6 +145,11 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
     return value
+
+
+def _step_count(text: str) -> int:
+    """An int >= 0 (a checkpoint's step count)."""
+    return 0 if text.strip() == "0" else _count(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -167,6 +178,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_plot)
 
     p = command("describe", "Start, peak, end of warmup, final and min values, and warnings.")
+    p.add_argument("--compare", metavar="OLD",
+                   help="the schedule the run followed before a re-plan: show both, warn on "
+                        "a jump or a change before the resume step")
+    p.add_argument("--count", type=_step_count, metavar="C",
+                   help="the checkpoint's step count: warn if the schedule resumes elsewhere")
     p.set_defaults(run=_describe)
 
     p = command("table", "The values as CSV (step,lr), every K steps and at the last step.")
@@ -185,6 +201,8 @@ def _plot(args: argparse.Namespace) -> int:
             plot(schedules, args.steps, args.output, log=args.log)
         except ImportError as e:
             raise UsageError(str(e).removeprefix("plot: ")) from None
+        except OSError as e:  # a missing folder, no permission: one line, like any bad input
+            raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
         print(f"wrote {args.output}")
         return 0
     ascii = args.ascii or not _can_print("⣿─┤")
@@ -194,7 +212,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    print(describe(load_spec(args.spec), args.steps))
+    old = load_spec(args.compare) if args.compare else None
+    print(describe(load_spec(args.spec), args.steps, compare=old, count=args.count))
     return 0
 
 

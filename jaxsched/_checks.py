@@ -133,8 +133,11 @@ def integer(fn: str, name: str, value: Any, *, min: int = 0) -> int:
         if is_optimizer(value):
             raise TypeError(optimizer_message(fn, name))
         if isinstance(value, float) and value.is_integer():
-            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; "
-                            f"step counts are static ints: pass {int(value)}.")
+            # No "pass 2" hint: a float here is often a misplaced positional argument, and
+            # the hinted call would build a different schedule.
+            raise TypeError(f"{fn}: `{name}` must be {what}, got the float {value!r}; step "
+                            "counts are static Python ints (pass arguments by keyword to be "
+                            "sure each lands where you mean).")
         raise TypeError(f"{fn}: `{name}` must be {what}, got {value!r} "
                         f"({type(value).__name__}).")
     value = int(value)
@@ -198,6 +201,25 @@ def at_least(minimum: int) -> Checker:
 
 positive_int = at_least(1)
 nonneg_int = at_least(0)
+
+
+def steps_or_fraction(fn: str, name: str, value: Any) -> int | float:
+    """A step count (an int >= 0) or a fraction of the run (a float in (0, 1)), kept as given."""
+    if isinstance(value, float | np.floating) and 0.0 < value < 1.0:
+        return float(value)
+    if isinstance(value, float | np.floating):
+        raise ValueError(f"{fn}: `{name}` must be an int >= 0 (steps) or a float in (0, 1) "
+                         f"(a fraction of total_steps), got {float(value)!r}.")
+    return integer(fn, name, value, min=0)
+
+
+def resolve_steps(value: int | float, total_steps: int) -> int:
+    """A ``steps_or_fraction`` value in steps: a fraction becomes ``math.ceil(value *
+    total_steps)``, Hugging Face's rule for ``warmup_ratio`` (so the same float gives the
+    same int: ``0.07 * 100`` is 7.000000000000001 in float64, which HF rounds up to 8)."""
+    if isinstance(value, float):
+        return math.ceil(total_steps * value)
+    return value
 
 
 def one_of(*options: str) -> Checker:

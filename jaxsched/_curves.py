@@ -14,10 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import anneal
 from ._lookup import SELECT_MAX, pick, segment, select
 from ._schedule import Schedule, hyper, schedule_class, static
-from ._steps import divide, fl, float_dtype, frac, reached, since, tmin
+from ._steps import divide, fl, float_dtype, reached, since
 
 
 @schedule_class
@@ -44,7 +46,9 @@ class linear(Schedule):
     """Linear interpolation from ``start`` to ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = start + (end - start) * min(t, steps) / steps``.
-    Equals ``optax.linear_schedule(start, end, steps)``.
+    Equals ``optax.linear_schedule(start, end, steps)``, computed without cancellation
+    (see ``_anneal``): a decay as ``end + (start - end) * (steps - t) / steps``, exactly
+    ``end`` from ``steps`` on.
 
     >>> import jaxsched as js
     >>> print(f"{js.linear(0.0, 1.0, 10)(5):.2f}")
@@ -60,7 +64,7 @@ class linear(Schedule):
         return self.steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        return self.start + (self.end - self.start) * frac(t, self.steps)
+        return anneal(self.start, self.end, t, self.steps, shape.linear)
 
 
 @schedule_class
@@ -68,8 +72,11 @@ class cosine(Schedule):
     """Cosine annealing from ``start`` to the floor ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = end + (start - end) * (0.5 * (1 + cos(pi * min(t, steps) / steps))) ** exponent``.
-    Equals ``optax.cosine_decay_schedule(start, steps, alpha=end / start, exponent)``.
-    The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
+    Equals ``optax.cosine_decay_schedule(start, steps, alpha=end / start, exponent)``,
+    computed as ``end + (start - end) * sin(pi / 2 * (steps - t) / steps) ** (2 * exponent)``
+    so that nothing cancels near the end (see ``_anneal``); exactly ``end`` from ``steps``
+    on. The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
+    ``exponent`` is a float hyperparameter like ``start`` (it may be traced, e.g. vmapped).
 
     >>> import jaxsched as js
     >>> s = js.cosine(1.0, 0.0, 100)
@@ -80,17 +87,14 @@ class cosine(Schedule):
     start: Any = hyper(check.lr)
     end: Any = hyper(check.lr)
     steps: int = static(check.positive_int)
-    exponent: float = static(check.positive, default=1.0)
+    exponent: Any = hyper(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
 
     def _horizon(self) -> int:
         return self.steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        c = 0.5 * (1.0 + jnp.cos(jnp.pi * frac(t, self.steps)))
-        if self.exponent != 1.0:
-            c = c**self.exponent
-        return self.end + (self.start - self.end) * c
+        return anneal(self.start, self.end, t, self.steps, *shape.cosine_power(self.exponent))
 
 
 @schedule_class
@@ -98,7 +102,9 @@ class polynomial(Schedule):
     """Polynomial decay from ``start`` to ``end`` over ``steps``, then ``end``.
 
     ``lr(t) = end + (start - end) * (1 - min(t, steps) / steps) ** power``.
-    Equals ``optax.polynomial_schedule(start, end, power, steps)``.
+    Equals ``optax.polynomial_schedule(start, end, power, steps)``, with the remaining
+    fraction taken from exact integer differences (see ``_anneal``): exactly ``end``
+    from ``steps`` on. ``power`` is a float hyperparameter (it may be traced).
 
     >>> import jaxsched as js
     >>> print(f"{js.polynomial(1.0, 0.0, 10, power=2.0)(5):.4f}")
@@ -108,17 +114,14 @@ class polynomial(Schedule):
     start: Any = hyper(check.lr)
     end: Any = hyper(check.lr)
     steps: int = static(check.positive_int)
-    power: float = static(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0)
     _gather = ("start", "end", "steps")
 
     def _horizon(self) -> int:
         return self.steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        # The remaining fraction from exact integer differences: 1 - t/steps in float32 can
-        # leave 6e-8 at t == steps, which power < 1 magnifies into a missed end value.
-        rest = fl(self.steps - tmin(t, self.steps)) / fl(self.steps)
-        return self.end + (self.start - self.end) * rest**self.power
+        return anneal(self.start, self.end, t, self.steps, *shape.polynomial(self.power))
 
 
 @schedule_class
@@ -142,7 +145,6 @@ class exponential(Schedule):
     staircase: bool = static(check.flag, default=False)
     end: Any = hyper(check.optional(check.lr), default=None)
     _gather = ("start", "gamma", "every", "end")
-    _specialize = ("gamma",)  # log(gamma) on the host: float32's rounded gamma near 1 is not
 
     def _check(self) -> None:
         start, gamma, end = self.start, self.gamma, self.end
@@ -275,25 +277,21 @@ class interpolate(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
         values = tuple(k[1] for k in self.knots)
+        blend = shape.cosine if self.kind == "cosine" else shape.linear
         if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
-            blends = [self._blend(v0, v1, jnp.minimum(fl(since(t, s0)) / fl(s1 - s0), 1.0))
+            blends = [anneal(v0, v1, since(t, s0), s1 - s0, blend)
                       for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
                                                 strict=False)]
             return select(t, steps[:-1], [values[0], *blends])
         table = jnp.asarray(values, dtype=float_dtype())
-        starts = jnp.asarray(steps[:-1], dtype=t.dtype if _fits(t, steps) else table.dtype)
-        lengths = jnp.asarray(np.diff(steps), dtype=table.dtype)
+        exact = _fits(t, steps)
+        starts = jnp.asarray(steps[:-1], dtype=t.dtype if exact else table.dtype)
+        lengths = jnp.asarray(np.diff(steps), dtype=t.dtype if exact else table.dtype)
         i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
         s0 = starts[i]
-        # Before the first knot t < s0: clamp (p = 0) without unsigned wrap-around.
-        local = jnp.where(t >= s0, t - s0, 0) if starts.dtype == t.dtype else fl(t) - s0
-        p = jnp.clip(fl(local) / lengths[i], 0.0, 1.0)
-        return self._blend(table[i], table[i + 1], p)
-
-    def _blend(self, v0: Any, v1: Any, p: jax.Array) -> jax.Array:
-        if self.kind == "cosine":
-            return v1 + (v0 - v1) * 0.5 * (1.0 + jnp.cos(jnp.pi * p))
-        return v0 + (v1 - v0) * p
+        # Before the first knot t < s0: clamp (local = 0) without unsigned wrap-around.
+        local = jnp.where(t >= s0, t - s0, 0) if exact else jnp.maximum(fl(t) - s0, 0.0)
+        return anneal(table[i], table[i + 1], local, lengths[i], blend)
 
 
 def _fits(t: jax.Array, steps: tuple[int, ...]) -> bool:
@@ -361,7 +359,6 @@ class cyclic(Schedule):
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
     gamma: Any = hyper(check.positive, default=1.0)
-    _specialize = ("gamma",)  # as in exponential: log(gamma) on the host
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.step_size_up
@@ -376,3 +373,24 @@ class cyclic(Schedule):
             log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
             h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
         return self.low + (self.high - self.low) * h
+
+
+@schedule_class
+class _sqrt_decay(Schedule):
+    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown,
+    computed as ``(steps - t) / steps / (1 + sqrt(t / steps))`` so that nothing cancels."""
+
+    start: Any = hyper(check.lr)
+    end: Any = hyper()
+    steps: int = static()
+    _gather = ("start", "end", "steps")
+
+    def _eval(self, t: jax.Array) -> jax.Array:
+        return anneal(self.start, self.end, t, self.steps, shape.one_minus_sqrt, shape.sqrt_done)
+
+    def _horizon(self) -> int:
+        return self.steps
+
+
+# The decay shapes a recipe or a re-plan names: start -> end over steps.
+DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}

@@ -84,6 +84,7 @@ class Description:
     horizon: int | None  # where the schedule's planned course ends, if it has one
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()  # how it was evaluated (sampled, plateau base)
+    comparison: Comparison | None = None  # against the schedule the run followed before
 
     def __str__(self) -> str:
         n = self.steps
@@ -103,12 +104,75 @@ class Description:
         lines = [f"{self.schedule}", f"over {n} steps (0 .. {n - 1})"]
         lines += [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.comparison is not None:
+            lines += self.comparison.lines()
         if self.warnings:
             lines.append("warnings:")
             lines += [f"  - {w}" for w in self.warnings]
         else:
             lines.append("warnings: none")
         return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """How a re-planned schedule relates to the one the run followed (``describe(compare=)``)."""
+
+    schedule: str  # the old schedule's text
+    resume_step: int | None  # where the run resumes: the re-plan's `at`, else `count`
+    old_lr: float | None  # the old schedule at the resume step
+    new_lr: float | None  # the new schedule at the resume step
+    first_difference: int | None  # first step where the two differ (None: identical)
+    old_final: float  # the old schedule at step N-1
+
+    def lines(self) -> list[str]:
+        out = [f"compared with: {self.schedule}"]
+        if self.resume_step is not None:
+            out.append(f"  resumes at step {self.resume_step}: lr {_g(self.old_lr)} -> "
+                       f"{_g(self.new_lr)}")
+        same = ("identical over the run" if self.first_difference is None
+                else f"identical before step {self.first_difference}")
+        return [*out, f"  {same}; old final {_g(self.old_final)}"]
+
+
+def _compare(s: Schedule, old: Any, n: int, grid: np.ndarray, v: np.ndarray, sampled: bool,
+             count: int | None) -> tuple[Comparison | None, list[str]]:
+    """The comparison with ``old`` (if given) and the warnings about the resume step."""
+    own = getattr(type(s), "_resume_step", None)
+    at = own(s) if callable(own) else None
+    warnings = []
+    if count is not None and at is not None and count != at:
+        lr = _value_at(s, count)
+        warnings.append(f"the schedule resumes at step {at} but the checkpoint's step count is "
+                        f"{count}: the restored optimizer applies it from step {count}"
+                        + (f" (lr {_g(lr)})" if lr is not None else "")
+                        + f", so steps {min(at, count)}..{max(at, count) - 1} follow the wrong "
+                        f"course; re-plan with at={count}")
+    if old is None:
+        return None, warnings
+    o, text, _ = resolve(old, "describe")
+    w = values_at(o, grid)
+    diff = np.flatnonzero(w != v)
+    first = None
+    if diff.size:
+        i = int(diff[0])
+        first = int(grid[i])
+        if sampled and i > 0:  # the first differing step between two sample points
+            steps = np.arange(int(grid[i - 1]), first + 1, dtype=np.int64)
+            first = int(steps[np.flatnonzero(values_at(o, steps) != values_at(s, steps))[0]])
+    at = at if at is not None else count if count is not None else first
+    old_lr = new_lr = None
+    if at is not None and at < n:
+        old_lr, new_lr = _value_at(o, at), _value_at(s, at)
+    if at is not None and first is not None and first < at:
+        warnings.append(f"the schedule differs from the old one at step {first}, before the run "
+                        f"resumes at step {at}: build it from the old one with js.extend, "
+                        f"js.cooldown or js.restart(old, at={at}, ...)")
+    scale = max(float(np.max(np.abs(v))), float(np.max(np.abs(w))))
+    if old_lr is not None and abs(new_lr - old_lr) > 1e-3 * scale:
+        warnings.append(f"the LR jumps at the resume step {at}: from {_g(old_lr)} (old) to "
+                        f"{_g(new_lr)}; js.extend and js.cooldown continue from the LR reached")
+    return Comparison(text, at, old_lr, new_lr, first, float(w[-1])), warnings
 
 
 def _g(x: float) -> str:
@@ -119,7 +183,8 @@ def _pct(k: int, n: int) -> str:
     return f"{100.0 * k / n:.3g}%"
 
 
-def describe(schedule: Any, steps: int) -> Description:
+def describe(schedule: Any, steps: int, *, compare: Any = None,
+             count: int | None = None) -> Description:
     """Key values of a schedule over ``steps`` training steps, and warnings.
 
     Reports the start value, the peak and its step, where the warmup ends (the
@@ -131,10 +196,19 @@ def describe(schedule: Any, steps: int) -> Description:
     reaches its final value: a ``T_max`` not adjusted); the warmup is over 25%
     of training; joined pieces do not meet (a jump at a boundary).
 
+    With ``compare`` (the schedule the run followed before a re-plan), it also
+    reports the resume step (a re-planned schedule's ``at``, else ``count``), the
+    LR there under both schedules and the first step where they differ, and warns
+    when they differ before the resume step or the LR jumps at it. With ``count``
+    (the checkpoint's step count, e.g. ``opt_state.count``) it warns when the
+    re-planned schedule resumes at another step.
+
     Args:
       schedule: a schedule, its text (as ``parse`` reads it), a ``plateau``
         (its base is described) or a jnp-traceable function of the step.
       steps: the number of training steps N.
+      compare: the schedule the run followed before, in any form ``schedule`` takes.
+      count: the step count stored in the checkpoint (an int >= 0).
 
     Returns:
       A ``Description``; ``print`` it for a table.
@@ -149,6 +223,8 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
     """
     s, text, note = resolve(schedule, "describe")
     n = check_steps(steps, "describe")
+    if count is not None:
+        count = _check_count(count)
     grid, v, sampled = sample(s, n)
     notes = [note] if note else []
     if sampled:
@@ -181,7 +257,17 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
         warnings.append(f"the LR reaches 0 at step {zero_from} of {n} and stays there: the last "
                         f"{k} steps ({_pct(k, n)}) train with lr = 0; set a floor (end=...) or "
                         f"end the decay at step {n}")
-    if h is not None and 0 < h < n and final < peak:
+    after = v[grid >= h] if h is not None and 0 < h < n else v[:0]
+    at_end = _value_at(s, h) if after.size else None
+    if at_end is not None and np.max(np.abs(after - at_end)) > 1e-3 * max(peak, 1e-30):
+        # A periodic form (PyTorch's CosineAnnealingLR, Hugging Face's unclamped cosines):
+        # past its planned end the LR moves again instead of holding.
+        top = float(np.max(after))
+        warnings.append(f"the schedule's planned course ends at step {h} of {n} (at "
+                        f"{_g(at_end)}), but it does not hold there: the LR moves again, up to "
+                        f"{_g(top)} by step {n - 1}; set its length (T_max, num_training_steps)"
+                        f" to {n}")
+    elif h is not None and 0 < h < n and final < peak:
         warnings.append(f"the schedule ends at step {h} of {n}: its final value {_g(final)} is "
                         f"held for the last {n - h} steps ({_pct(n - h, n)}); set its total/decay"
                         f" steps to {n} to use the whole run")
@@ -196,8 +282,19 @@ with lr = 0; set a floor (end=...) or end the decay at step 120
         warnings.append(f"the warmup takes {warmup_end} steps, {_pct(warmup_end, n)} of "
                         f"training (over {WARMUP_FRACTION:.0%}); warmups are usually 1-10%")
     warnings += _jumps(s, n, peak)
+    comparison, more = _compare(s, compare, n, grid, v, sampled, count)
     return Description(text, n, start, peak, peak_step, warmup_end, final, low, min_step,
-                       zero_from, h, tuple(warnings), tuple(notes))
+                       zero_from, h, tuple(warnings + more), tuple(notes), comparison)
+
+
+def _check_count(count: Any) -> int:
+    value = np.asarray(count)  # a Python int, or the optimizer's count array
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+        raise TypeError(f"describe: `count` must be an int step count (e.g. opt_state.count), "
+                        f"got {count!r}.")
+    if int(value) < 0:
+        raise ValueError(f"describe: `count` must be an int >= 0, got {int(value)}.")
+    return int(value)
 
 
 def _value_at(s: Schedule, step: int) -> float | None:

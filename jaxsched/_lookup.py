@@ -11,6 +11,7 @@ size is decided by the ablation in ``benchmarks/joins.py`` (numbers in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Sequence
@@ -22,11 +23,55 @@ import numpy as np
 
 from ._steps import float_dtype, imax, is_int, reached, stack
 
-# Up to this many boundaries, a chain of selects over the values beats an index
-# computation plus a gather on CPU (benchmarks/joins.py, "lookup ablation").
+# The numbers are from the ablation in benchmarks/joins.py (benchmarks/RESULTS.md, CPU).
+# Up to this many boundaries, a chain of selects over the values beats an index plus a
+# gather: piecewise_constant, vector of steps, K = 9 pieces 0.25 vs 0.53 ns/step (count);
+# at K = 16 it still wins for vectors (0.45 vs 0.65) but loses for a scalar step in a scan
+# (19.4 vs 12.8 ns), so the chain stops at 8.
 SELECT_MAX = 8
-# Up to this many boundaries, a fused compare-and-count beats the radix buckets.
+# Up to this many boundaries, a fused compare-and-count beats the radix buckets (join of
+# K = 32 cosines: 14.1 vs 25.2 ns/step); at 63 boundaries XLA's count costs 477 ns/step
+# against 27 for the buckets.
 COUNT_MAX = 32
+
+
+LOOKUPS = ("select", "count", "buckets", "search")
+DISPATCHES = ("select", "gather", "all")
+# Set only by ``forced`` (the ablation in benchmarks/joins.py); the library never sets it.
+_FORCED: dict[str, str | None] = {"lookup": None, "dispatch": None}
+
+
+@contextlib.contextmanager
+def forced(*, lookup: str | None = None, dispatch: str | None = None):
+    """Forces a lookup strategy and/or a join dispatch path for what is traced inside.
+
+    For the ablation in ``benchmarks/joins.py`` only: the size thresholds below pick
+    the strategy everywhere else. A forced strategy that cannot apply (``gather`` for
+    pieces of several families, ``buckets`` for a
+    float step or clustered boundaries) falls back to the default choice.
+
+    Args:
+      lookup: one of ``LOOKUPS``, or None for the default.
+      dispatch: one of ``DISPATCHES``, or None for the default.
+
+    Raises:
+      ValueError: for a name that is not a strategy.
+    """
+    for kind, name, allowed in (("lookup", lookup, LOOKUPS), ("dispatch", dispatch, DISPATCHES)):
+        if name is not None and name not in allowed:
+            raise ValueError(f"forced: `{kind}` must be one of {', '.join(allowed)}, "
+                             f"got {name!r}.")
+    saved = dict(_FORCED)
+    _FORCED.update(lookup=lookup, dispatch=dispatch)
+    try:
+        yield
+    finally:
+        _FORCED.update(saved)
+
+
+def forced_dispatch() -> str | None:
+    """The join dispatch path forced by ``forced``, or None."""
+    return _FORCED["dispatch"]
 
 
 def select(t: jax.Array, bounds: Sequence[int], values: Sequence[Any]) -> jax.Array:
@@ -43,7 +88,8 @@ def select(t: jax.Array, bounds: Sequence[int], values: Sequence[Any]) -> jax.Ar
 
 def pick(t: jax.Array, bounds: tuple[int, ...], values: Sequence[Any]) -> jax.Array:
     """``values[segment(t, bounds)]``: a select chain for few boundaries, else one gather."""
-    if len(bounds) <= SELECT_MAX:
+    how = _FORCED["lookup"]
+    if how == "select" or (how is None and len(bounds) <= SELECT_MAX):
         return select(t, bounds, values)
     return stack(values)[segment(t, bounds)]
 
@@ -63,21 +109,35 @@ def table(t: jax.Array, values: tuple[int, ...]) -> jax.Array:
 def segment(t: jax.Array, bounds: tuple[int, ...]) -> jax.Array:
     """The number of ``bounds`` that ``t`` has reached: the index of its segment.
 
-    Up to ``COUNT_MAX`` boundaries: a fused compare-and-count. More, with integer
-    steps: a radix table (``_Buckets``) resolves the segment with one gather plus a
-    few compares. Otherwise a binary search.
+    The strategy is ``lookup(bounds, ...)``'s: a compare-and-count for few boundaries,
+    else (integer steps) a radix table (``_Buckets``: one gather plus a few compares),
+    else a binary search.
     """
     tab = table(t, bounds)
     k = tab.shape[0]
     if k == 0:
         return jnp.zeros(t.shape, jnp.int32)
-    if k <= COUNT_MAX:
+    bounds = tuple(bounds[:k])
+    how = lookup(bounds, is_int(t))
+    if how == "select":
+        return select(t, bounds, list(range(k + 1))).astype(jnp.int32)
+    if how == "count":
         return jnp.sum(t[..., None] >= tab, axis=-1, dtype=jnp.int32)
-    if is_int(t):
-        buckets = _buckets(tuple(bounds[:k]))
-        if buckets is not None:
-            return buckets.lookup(t, tab)
+    if how == "buckets":
+        return _buckets(bounds).lookup(t)
     return jnp.searchsorted(tab, t, side="right", method="scan_unrolled").astype(jnp.int32)
+
+
+def lookup(bounds: tuple[int, ...], int_step: bool) -> str:
+    """The strategy ``segment`` uses for ``bounds`` (one of ``LOOKUPS``)."""
+    how = _FORCED["lookup"]
+    if how == "select":
+        return "select"
+    if how == "count" or (how is None and len(bounds) <= COUNT_MAX):
+        return "count"
+    if int_step and how in (None, "buckets") and _buckets(bounds) is not None:
+        return "buckets"
+    return "search"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,31 +147,41 @@ class _Buckets:
     Steps are cut into ``2**shift``-wide buckets from the first boundary ``lo``;
     ``base[j]`` counts the boundaries before bucket ``j``, and no bucket holds more
     than ``width`` boundaries, so ``segment(t) = base[j] + #{b in bucket j: b <= t}``.
+    The ``width`` boundaries that may lie in bucket ``j`` are stored in row ``j`` of a
+    second table, so both gathers are indexed by ``j`` alone (no gather depends on
+    another: 0.57 against 1.67 ns/step for 255 boundaries, ``benchmarks/joins.py``).
     """
 
     lo: int
     shift: int
     base: np.ndarray
     width: int
+    bounds: tuple[int, ...]
 
-    def lookup(self, t: jax.Array, tab: jax.Array) -> jax.Array:
-        k = tab.shape[0]
+    def lookup(self, t: jax.Array) -> jax.Array:
+        k = len(self.bounds)
+        top = imax(t)
+        # Past the last boundary the row is padded with the dtype's max: counted only at
+        # t == max, where every real boundary is passed too, so min(count, k) is exact.
+        ext = np.append(np.asarray(self.bounds, np.int64), top)
+        rows = ext[np.minimum(self.base[:, None] + np.arange(self.width), k)]
         above = t >= self.lo
         offset = jnp.where(above, t - jnp.asarray(self.lo, t.dtype), 0)
         j = jnp.minimum(offset >> self.shift, self.base.shape[0] - 1).astype(jnp.int32)
-        first = jnp.asarray(self.base, jnp.int32)[j]
-        count = first
-        for m in range(self.width):
-            i = first + m
-            count = count + ((i < k) & (t >= tab[jnp.minimum(i, k - 1)])).astype(jnp.int32)
-        return jnp.where(above, count, 0)
+        row = jnp.asarray(rows, t.dtype)[j]
+        count = jnp.asarray(self.base, jnp.int32)[j] + jnp.sum(
+            t[..., None] >= row, axis=-1, dtype=jnp.int32)
+        return jnp.where(above, jnp.minimum(count, k), 0)
 
 
 # Buckets per boundary tried, sparsest first: more buckets mean fewer compares per lookup
-# and a larger (still small) table.
+# and a larger (still small) table. Not ablated: for every join of the benchmark the first
+# density already gives one boundary per bucket.
 DENSITIES = (4, 8, 16)
 # A bucket holding more boundaries than this (clustered boundaries: many short pieces,
-# then long ones) costs more compares than a binary search.
+# then long ones) costs more compares than a binary search. Not ablated (see DENSITIES);
+# the binary search is otherwise kept only for float steps and such clusters: it never won
+# for a vector of int steps (K = 1024 cosines: 34.1 vs 14.9 ns/step for the buckets).
 WIDTH_MAX = 4
 
 
@@ -126,7 +196,7 @@ def _buckets(bounds: tuple[int, ...]) -> _Buckets | None:
         base = np.searchsorted(arr, lo + (np.arange(n, dtype=np.int64) << shift), side="left")
         width = int(np.diff(np.append(base, k)).max())
         if best is None or width < best.width:
-            best = _Buckets(lo, shift, base.astype(np.int32), width)
+            best = _Buckets(lo, shift, base.astype(np.int32), width, bounds)
         if width == 1:
             break
     return best if best.width <= WIDTH_MAX else None

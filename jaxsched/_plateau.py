@@ -7,9 +7,9 @@ a gradient transformation that scales the updates. Both keep their state in
 the optimizer state (a ``NamedTuple`` of two small arrays), so it is jitted,
 checkpointed and sharded with the rest of ``opt_state``.
 
-The metric arrives as ``value=`` on ``tx.update`` or through ``report``, which
-finds every plateau state inside any optimizer state (chains, ``MultiSteps``,
-``multi_transform``, Flax ``TrainState``, ``nnx.Optimizer``) and advances it.
+The metric arrives as ``value=`` on ``tx.update`` or through ``js.report``
+(``_opt_state``), which finds every plateau state inside any optimizer state
+and advances it with ``advance`` below.
 The decision rules travel inside the state as arrays, so ``report`` needs
 nothing but the state, and a restored checkpoint continues with the rules it
 was saved with (as PyTorch's ``state_dict`` does).
@@ -17,9 +17,11 @@ was saved with (as PyTorch's ``state_dict`` does).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -30,13 +32,14 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from . import _checks as check
-from ._schedule import Schedule, as_schedule, hyper, schedule_class, static
+from ._schedule import Schedule, StatefulSchedule, as_schedule, hyper, schedule_class, static
 from ._steps import float_dtype
 
 _INT_MAX = int(np.iinfo(np.int32).max)
 _MODES = ("min", "max")
 _THRESHOLD_MODES = ("rel", "abs")
 _REL_MARGINS = ("abs_best", "pytorch")
+_NONFINITE = ("bad", "pytorch")
 
 
 # The state is two arrays, not one array per quantity: every leaf of an optimizer state
@@ -59,6 +62,7 @@ INT_FIELDS = (
     "maximize",  # 1 for mode='max'
     "abs_threshold",  # 1 for threshold_mode='abs'
     "signed_margin",  # 1 for rel_margin='pytorch'
+    "torch_compare",  # 1 for nonfinite='pytorch': PyTorch's comparisons, best starts at +-inf
 )
 FLOAT_FIELDS = (
     "base_lr",  # base(count): the unscaled LR of the next update
@@ -133,13 +137,14 @@ class PlateauInfo(NamedTuple):
 # --------------------------------------------------------------------- rules
 def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: Any,
                 threshold_mode: Any, cooldown: Any, floor: tuple[str, Any], eps: Any,
-                every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any) -> dict:
+                every: Any, axis_name: Any, stop_patience: Any, rel_margin: Any,
+                nonfinite: Any = "bad", zero_factor: bool = False) -> dict:
     """The plateau rules validated in ``fn``'s words (shared by ``plateau``,
     ``reduce_on_plateau`` and ``pt.ReduceLROnPlateau``); ``floor`` is ``(its name, value)``."""
     out = {
         "mode": check.choice(fn, "mode", mode, _MODES),
-        "factor": check.number(fn, "factor", factor, min=0.0, min_open=True, max=1.0,
-                               max_open=True),
+        "factor": check.number(fn, "factor", factor, min=0.0, min_open=not zero_factor,
+                               max=1.0, max_open=True),
         "patience": check.integer(fn, "patience", patience, min=0),
         "threshold": check.number(fn, "threshold", threshold, min=0.0),
         "threshold_mode": check.choice(fn, "threshold_mode", threshold_mode, _THRESHOLD_MODES),
@@ -150,6 +155,7 @@ def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: An
         "stop_patience": (None if stop_patience is None
                           else check.integer(fn, "stop_patience", stop_patience, min=0)),
         "rel_margin": check.choice(fn, "rel_margin", rel_margin, _REL_MARGINS),
+        "nonfinite": check.choice(fn, "nonfinite", nonfinite, _NONFINITE),
     }
     if isinstance(axis_name, list):
         axis_name = tuple(axis_name)
@@ -177,13 +183,14 @@ def _rules(p: plateau) -> dict[str, Any]:
         "stop_patience": -1 if p.stop_patience is None else count(p.stop_patience),
         "maximize": p.mode == "max", "abs_threshold": p.threshold_mode == "abs",
         "signed_margin": p.rel_margin == "pytorch",
+        "torch_compare": p.nonfinite == "pytorch",
         "factor": p.factor, "threshold": p.threshold, "min_lr": p.min_lr, "eps": p.eps,
     }
 
 
 # --------------------------------------------------------------------- the schedule
 @schedule_class
-class plateau:
+class plateau(StatefulSchedule):
     """A learning rate that drops by ``factor`` when a metric stops improving.
 
     A stateful schedule for ``optax.inject_hyperparams``. The learning rate of
@@ -241,6 +248,11 @@ class plateau:
         ``2 * patience``.
       rel_margin: ``'abs_best'`` (margin ``threshold * |best|``) or
         ``'pytorch'`` (``best * (1 -/+ threshold)``, as PyTorch and optax).
+      nonfinite: ``'bad'`` (NaN or inf metrics are bad evaluations and never the
+        best) or ``'pytorch'`` (PyTorch's comparisons as they are: the best starts
+        at +inf in 'min' mode, so a ``-inf`` metric becomes the best and nothing
+        improves after it, and with ``threshold=1`` in 'rel' mode ``inf * 0`` is
+        NaN, so nothing ever improves). ``pt.ReduceLROnPlateau`` uses it.
 
     Raises:
       ValueError, TypeError: for arguments outside the ranges above.
@@ -272,6 +284,7 @@ class plateau:
     axis_name: Any = static(default=None, kw_only=True)
     stop_patience: int | None = static(default=None, kw_only=True)
     rel_margin: str = static(default="abs_best", kw_only=True)
+    nonfinite: str = static(default="bad", kw_only=True)
 
     def __post_init__(self) -> None:
         fn = "plateau"
@@ -286,7 +299,7 @@ class plateau:
             threshold=self.threshold, threshold_mode=self.threshold_mode,
             cooldown=self.cooldown, floor=("min_lr", self.min_lr), eps=self.eps,
             every=self.every, axis_name=self.axis_name, stop_patience=self.stop_patience,
-            rel_margin=self.rel_margin)
+            rel_margin=self.rel_margin, nonfinite=self.nonfinite)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -294,7 +307,8 @@ class plateau:
     def init(self) -> PlateauState:
         """The state before the first update: scale 1, no best, counters at 0."""
         values = dict.fromkeys(INT_FIELDS + FLOAT_FIELDS, 0)
-        values.update(_rules(self), scale=1.0, base_lr=self._base(jnp.zeros((), jnp.int32)))
+        count = jnp.asarray(_START.get(), jnp.int32)  # 0 but in js.migrate
+        values.update(_rules(self), scale=1.0, count=count, base_lr=self._base(count))
         like = PlateauState(jnp.zeros(0, jnp.int32), jnp.zeros(0, float_dtype()))
         return _pack(like, values)
 
@@ -303,16 +317,16 @@ class plateau:
         """Advances ``state`` by one optimizer update, feeding ``value`` if given."""
         del extra_args
         return self._step(state, None if value is None
-                          else _metric(value, "plateau", self.axis_name))
+                          else metric(value, "plateau", self.axis_name))
 
-    def _step(self, state: PlateauState, metric: jax.Array | None) -> PlateauState:
-        """One update, feeding a metric already averaged and cast by ``_metric``."""
+    def _step(self, state: PlateauState, m: jax.Array | None) -> PlateauState:
+        """One update, feeding a metric already averaged and cast by ``metric``."""
         _check_state(state, "plateau")
         v = _unpack(state)
         v["count"] = _inc(v["count"])
         v["base_lr"] = self._base(v["count"])
-        if metric is not None:
-            v = _feed(v, metric, self.every)
+        if m is not None:
+            v = _feed(v, m, self.every)
         return _pack(state, v)
 
     def __call__(self, state: PlateauState, **extra_args: Any) -> jax.Array:
@@ -333,8 +347,6 @@ class plateau:
         return base, ("a plateau's reductions depend on the metric: shown is its base "
                       "schedule, the LR before any reduction")
 
-    __repr__ = Schedule.__repr__
-    to_config = Schedule.to_config
 
 
 def from_rules(base: Any, rules: dict[str, Any]) -> plateau:
@@ -404,8 +416,8 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
                   value: ArrayLike | None = None, **extra_args: Any) -> tuple[Any, Any]:
         del params, extra_args
         scale = _lr(_unpack(state))
-        metric = None if value is None else _metric(value, fn, rule.axis_name)
-        new_state = rule._step(state, metric)
+        m = None if value is None else metric(value, fn, rule.axis_name)
+        new_state = rule._step(state, m)
         updates = jax.tree.map(lambda g: g * scale.astype(jnp.result_type(g)), updates)
         return updates, new_state
 
@@ -425,7 +437,8 @@ def _lr_at(base: jax.Array, scale: jax.Array, floor: jax.Array) -> jax.Array:
     return jnp.maximum(base * scale, jnp.minimum(floor, base))
 
 
-def _metric(value: Any, fn: str, axis_name: Any) -> jax.Array:
+def metric(value: Any, fn: str, axis_name: Any) -> jax.Array:
+    """``value`` checked as a scalar metric, in float32/64, averaged over ``axis_name``."""
     v = jnp.asarray(value)
     if v.shape != ():
         raise ValueError(f"{fn}: the metric must be a scalar, got an array of shape "
@@ -468,14 +481,18 @@ def _decide(v: dict[str, jax.Array], m: jax.Array) -> dict[str, jax.Array]:
 
     Returns the entries that change.
     """
-    best, thr, signed = v["best"], v["threshold"], v["signed_margin"] != 0
+    has_best = v["evals_since_best"] < v["num_evals"]
+    torch = v["torch_compare"] != 0
+    # PyTorch's best starts at +inf ('min') or -inf ('max'); ours waits for a finite metric.
+    start = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
+    best = jnp.where(torch & ~has_best, start, v["best"])
+    thr, signed = v["threshold"], v["signed_margin"] != 0
     low = jnp.where(v["abs_threshold"] != 0, best - thr,
                     jnp.where(signed, best * (1 - thr), best - thr * jnp.abs(best)))
     high = jnp.where(v["abs_threshold"] != 0, best + thr,
                      jnp.where(signed, best * (1 + thr), best + thr * jnp.abs(best)))
     beats = jnp.where(v["maximize"] != 0, m > high, m < low)
-    has_best = v["evals_since_best"] < v["num_evals"]
-    better = jnp.isfinite(m) & (beats | ~has_best)
+    better = jnp.where(torch, beats, jnp.isfinite(m) & (beats | ~has_best))
 
     num_bad = jnp.where(better, 0, _inc(v["num_bad"]))
     in_cooldown = v["cooldown_left"] > 0
@@ -497,196 +514,25 @@ def _decide(v: dict[str, jax.Array], m: jax.Array) -> dict[str, jax.Array]:
     }
 
 
-# --------------------------------------------------------------------- finding states
-def _nnx() -> Any:
-    return sys.modules.get("flax.nnx")
-
-
-def _is_var(x: Any) -> bool:
-    nnx = _nnx()
-    return nnx is not None and isinstance(x, nnx.Variable)
-
-
-def _unwrap(tree: Any) -> Any:
-    """``tree`` with nnx Variables replaced by their values."""
-    if _nnx() is None:
-        return tree
-    return jax.tree.map(lambda x: x.get_value() if _is_var(x) else x, tree, is_leaf=_is_var)
-
-
-def _is_plateau(x: Any) -> bool:
-    return isinstance(x, PlateauState)
-
-
-def _found(opt_state: Any, fn: str) -> list[tuple[str, PlateauState]]:
-    pairs, _ = jax.tree_util.tree_flatten_with_path(opt_state, is_leaf=_is_plateau)
-    found = [(jax.tree_util.keystr(path), x) for path, x in pairs if _is_plateau(x)]
-    if not found:
-        raise ValueError(
-            f"{fn}: no plateau state in {type(opt_state).__name__}: build the optimizer with "
-            "optax.inject_hyperparams(...)(learning_rate=js.plateau(...)) or chain "
-            "js.reduce_on_plateau(...), and pass its state (or the TrainState / "
-            "nnx.Optimizer holding it).")
-    return found
-
-
-def report(opt_state: Any, metric: ArrayLike, *, axis_name: Any = None) -> Any:
-    """Feeds one metric (e.g. the validation loss) to every plateau in ``opt_state``.
-
-    Pure and jittable: ``opt_state`` may be any optimizer state holding plateau
-    states (nested ``optax.chain``, ``inject_hyperparams``, ``MultiSteps``,
-    ``multi_transform``) or a Flax ``TrainState``; a new object of the same
-    kind is returned. An ``nnx.Optimizer`` (or a tree of nnx Variables) is
-    updated in place, the nnx way, and returned.
-
-    Args:
-      opt_state: the optimizer state, a ``TrainState`` or an ``nnx.Optimizer``.
-      metric: a scalar; compared in float32 (float64 under x64).
-      axis_name: inside ``pmap``/``shard_map``, the mapped axis to average the
-        metric over first (``lax.pmean``), so every device decides alike.
-
-    Returns:
-      ``opt_state`` with every plateau state advanced by one evaluation (one
-      decision per call, whatever the plateau's ``every``).
-
-    Raises:
-      ValueError: if ``opt_state`` holds no plateau state.
-
-    >>> import jax, jax.numpy as jnp, optax, jaxsched as js
-    >>> tx = optax.chain(optax.clip(1.0), optax.inject_hyperparams(optax.adam)(
-    ...     learning_rate=js.plateau(1e-3, factor=0.5, patience=0)))
-    >>> state = tx.init(jnp.zeros(2))
-    >>> state = jax.jit(js.report)(state, 1.0)
-    >>> state = jax.jit(js.report)(state, 1.0)
-    >>> print(f"{js.current_lr(state):.4f}", int(js.plateau_state(state).num_reductions))
-    0.0005 1
-    """
-    found = _found(opt_state, "report")
-    m = _metric(metric, "report", axis_name)
-    in_place = [any(_is_var(v) for v in jax.tree.leaves(s, is_leaf=_is_var)) for _, s in found]
-    if any(in_place):
-        if not all(in_place):
-            raise TypeError("report: some plateau states hold nnx Variables and some do not; "
-                            "pass the nnx.Optimizer or the plain optax state, not a mix.")
-        for _, s in found:
-            new = _advance(_unwrap(s), m)
-            for var, value in zip(jax.tree.leaves(s, is_leaf=_is_var), jax.tree.leaves(new),
-                                  strict=True):
-                var.set_value(value)
-        return opt_state
-    return jax.tree.map(lambda x: _advance(x, m) if _is_plateau(x) else x, opt_state,
-                        is_leaf=_is_plateau)
-
-
+# --------------------------------------------------------------------- for _opt_state
+# What the state walkers (``_opt_state``, ``_migrate``) ask of a plateau state: they
+# find the states, this module knows what is inside them.
 @jax.jit  # one compiled call when used eagerly, once per epoch
-def _advance(s: PlateauState, m: jax.Array) -> PlateauState:
+def advance(s: PlateauState, m: jax.Array) -> PlateauState:
+    """``s`` after one evaluation of metric ``m`` (one ``js.report``)."""
     v = _unpack(s)
     return _pack(s, {**v, **_decide(v, m.astype(v["best"].dtype))})
 
 
-def _inject_types() -> tuple[type, ...]:
-    names = ("InjectStatefulHyperparamsState", "InjectHyperparamsState")
-    return tuple(getattr(optax, n) for n in names if hasattr(optax, n))
-
-
-def current_lr(opt_state: Any) -> Any:
-    """The learning rate the next update will use, for logging.
-
-    Looks through any nesting (``optax.chain``, ``MultiSteps``,
-    ``multi_transform``, Flax ``TrainState``, ``nnx.Optimizer``). A
-    ``js.plateau`` gives ``base(count) * scale`` (after any ``js.report``); any
-    other schedule under ``inject_hyperparams`` gives
-    ``hyperparams['learning_rate']`` (the LR of the last update); scales of
-    ``js.reduce_on_plateau`` transformations multiply it.
-
-    Returns:
-      A float scalar array; a dict from state path to LR when the state holds
-      several learning rates (e.g. ``multi_transform``).
-
-    Raises:
-      ValueError: if no learning rate is held in ``opt_state`` (an optimizer
-        built with a constant, e.g. ``optax.adam(1e-3)``, does not keep it).
-
-    >>> import jax.numpy as jnp, optax, jaxsched as js
-    >>> lr = js.plateau(js.linear(1.0, 0.0, 10), factor=0.1, patience=0)
-    >>> tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
-    >>> state = tx.init(jnp.zeros(()))
-    >>> _, state = tx.update(jnp.ones(()), state)
-    >>> print(f"{js.current_lr(state):.2f}")  # base(1)
-    0.90
-    >>> state = js.report(js.report(state, 1.0), 1.0)
-    >>> print(f"{js.current_lr(state):.2f}")  # base(1) * 0.1
-    0.09
-    """
-    injects = _inject_types()
-    is_node = lambda x: isinstance(x, injects) or _is_plateau(x)
-    lrs: list[tuple[str, jax.Array]] = []
-    scales: list[jax.Array] = []
-
-    def visit(tree: Any, prefix: str) -> None:
-        pairs, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_node)
-        for path, x in pairs:
-            where = prefix + jax.tree_util.keystr(path)
-            if isinstance(x, ReduceOnPlateauState):
-                scales.append(_state_lr(_unwrap(x)))
-            elif _is_plateau(x):
-                lrs.append((where, _state_lr(_unwrap(x))))
-            elif isinstance(x, injects):
-                inner = getattr(x, "hyperparams_states", {}).get("learning_rate")
-                if _is_plateau(inner) and not isinstance(inner, ReduceOnPlateauState):
-                    lrs.append((where, _state_lr(_unwrap(inner))))
-                elif "learning_rate" in x.hyperparams:
-                    lrs.append((where, jnp.asarray(_unwrap(x.hyperparams["learning_rate"]))))
-                visit(x.inner_state, where + ".inner_state")
-
-    visit(opt_state, "")
-    if not lrs:
-        hint = (" It holds js.reduce_on_plateau scale(s): the LR is your optimizer's LR times "
-                "js.plateau_state(opt_state).lr." if scales else "")
-        raise ValueError(
-            f"current_lr: no learning rate in {type(opt_state).__name__}: build the optimizer "
-            "with optax.inject_hyperparams(...)(learning_rate=...) so that the LR is part of "
-            f"its state.{hint}")
-    factor = jnp.prod(jnp.stack(scales)) if scales else None
-
-    def scaled(lr: jax.Array) -> jax.Array:
-        return lr if factor is None else lr * factor.astype(lr.dtype)
-
-    if len(lrs) == 1:
-        return scaled(lrs[0][1])
-    return {where: scaled(lr) for where, lr in lrs}
-
-
 @jax.jit
-def _state_lr(s: PlateauState) -> jax.Array:
+def next_lr(s: PlateauState) -> jax.Array:
+    """The LR (the scale, for ``reduce_on_plateau``) that the next update uses."""
     return _lr(_unpack(s))
 
 
-def plateau_state(opt_state: Any) -> Any:
-    """The plateau's LR, scale, best metric and counters, for logging.
-
-    Returns:
-      A ``PlateauInfo`` (``lr``, ``scale``, ``best``, ``num_bad``,
-      ``cooldown_left``, ``num_reductions``, ``num_evals``,
-      ``evals_since_best``); ``best`` is +inf ('min') or -inf ('max') until the
-      first finite metric. A dict from state path to ``PlateauInfo`` when
-      ``opt_state`` holds several plateaus.
-
-    Raises:
-      ValueError: if ``opt_state`` holds no plateau state.
-
-    >>> import jaxsched as js
-    >>> p = js.plateau(0.1, patience=5)
-    >>> info = js.plateau_state(js.report(js.report(p.init(), 2.0), 3.0))
-    >>> print(f"{info.best:.1f}", int(info.num_bad), int(info.evals_since_best))
-    2.0 1 1
-    """
-    infos = {where: _info(_unwrap(s)) for where, s in _found(opt_state, "plateau_state")}
-    return next(iter(infos.values())) if len(infos) == 1 else infos
-
-
 @jax.jit
-def _info(s: PlateauState) -> PlateauInfo:
+def info(s: PlateauState) -> PlateauInfo:
+    """``s`` read for logging; ``best`` is -/+inf until the first finite metric."""
     v = _unpack(s)
     worst = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
     has_best = v["evals_since_best"] < v["num_evals"]
@@ -696,35 +542,25 @@ def _info(s: PlateauState) -> PlateauInfo:
                        evals_since_best=v["evals_since_best"])
 
 
-def should_stop(opt_state: Any, patience: int | None = None) -> jax.Array:
-    """Early stopping: true once more than ``patience`` evaluations brought no improvement.
+# the decisions made so far; the rest of a state is the step, its base LR and the rules
+_DECISIONS = ("num_bad", "cooldown_left", "num_reductions", "num_evals", "evals_since_best",
+              "metric_count", "metric_nonfinite", "scale", "best", "metric_sum")
 
-    Counts evaluations since the best one (improvement as the plateau defines
-    it, with its threshold), so with ``patience=5`` it is true at the 6th
-    evaluation in a row without improvement, the same reading of "patience" as
-    the plateau's own. Without ``patience`` it uses the ``stop_patience`` given
-    to ``js.plateau``. With several plateaus, true if any says stop. Jittable.
 
-    Raises:
-      ValueError: if ``opt_state`` holds no plateau state, or no ``patience``
-        is given and the plateau was built without ``stop_patience``.
+def carry_decisions(old: PlateauState, new: PlateauState) -> PlateauState:
+    """``new`` (step, base LR and rules) with the decisions of ``old`` (scale, best, counters)."""
+    o, n = _unpack(old), _unpack(new)
+    return _pack(new, {**n, **{k: o[k] for k in _DECISIONS}})
 
-    >>> import jaxsched as js
-    >>> state = js.plateau(0.1, patience=1, stop_patience=2).init()
-    >>> stops = []
-    >>> for loss in [1.0, 1.5, 1.2, 1.1]:
-    ...     state = js.report(state, loss)
-    ...     stops.append(bool(js.should_stop(state)))
-    >>> stops
-    [False, False, False, True]
-    """
-    found = [_unwrap(s) for _, s in _found(opt_state, "should_stop")]
-    if patience is not None:
-        limit = check.integer("should_stop", "patience", patience, min=0)
-        return jnp.any(jnp.stack([s.evals_since_best > limit for s in found]))
-    limits = [s.stop_patience for s in found]
-    if not any(check.is_tracer(x) for x in limits) and all(int(x) < 0 for x in limits):
-        raise ValueError("should_stop: give `patience`, or build the plateau with "
-                         "stop_patience=...: js.plateau(..., stop_patience=20).")
-    return jnp.any(jnp.stack([(s.stop_patience >= 0) & (s.evals_since_best > s.stop_patience)
-                              for s in found]))
+
+_START: contextvars.ContextVar[Any] = contextvars.ContextVar("jaxsched_plateau_start", default=0)
+
+
+@contextlib.contextmanager
+def starting_at(step: ArrayLike) -> Iterator[None]:
+    """Within it, ``plateau.init()`` starts at update ``step`` (for ``js.migrate``)."""
+    token = _START.set(step)
+    try:
+        yield
+    finally:
+        _START.reset(token)

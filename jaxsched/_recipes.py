@@ -9,20 +9,27 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from . import _checks as check
-from ._curves import constant, cosine, linear, polynomial
+from ._curves import DECAYS, constant, cosine, linear, polynomial
 from ._join import join, repeat, warmup
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import frac
 
 
-def _check_total(fn: str, warmup_steps: int, total_steps: int) -> None:
-    if total_steps <= warmup_steps:
+class _RunRecipe(Recipe):
+    """A recipe that knows the length of the run: ``warmup_steps`` may be a fraction of it."""
+
+    @property
+    def _warmup(self) -> int:
+        return check.resolve_steps(self.warmup_steps, self.total_steps)
+
+
+def _check_total(fn: str, warmup_steps: int | float, total_steps: int) -> None:
+    w = check.resolve_steps(warmup_steps, total_steps)
+    if total_steps <= w:
+        written = (f"{warmup_steps!r} (math.ceil({warmup_steps!r} * {total_steps}) = {w} steps)"
+                   if isinstance(warmup_steps, float) else f"{w}")
         raise ValueError(f"{fn}: needs total_steps > warmup_steps (total_steps counts the "
-                         f"warmup), got total_steps={total_steps}, warmup_steps={warmup_steps}.")
+                         f"warmup), got total_steps={total_steps}, warmup_steps={written}.")
 
 
 def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
@@ -30,7 +37,7 @@ def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
 
 
 @schedule_class
-class warmup_cosine(Recipe):
+class warmup_cosine(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then cosine decay to ``end`` at ``total_steps``.
 
     ``lr(t) = start + (peak - start) * t / warmup_steps`` for ``t < warmup_steps``, then
@@ -39,33 +46,46 @@ class warmup_cosine(Recipe):
     ``optax.warmup_cosine_decay_schedule(start, peak, warmup_steps, total_steps, end, exponent)``
     and, with ``start=end=0``, Hugging Face's ``get_cosine_schedule_with_warmup``.
 
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
+
     >>> import jaxsched as js
     >>> s = js.warmup_cosine(peak=1.0, warmup_steps=10, total_steps=110)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(60):.2f} {s(110):.2f}")
     0.50 1.00 0.50 0.00
+    >>> s = js.warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)  # 10 steps
+    >>> s
+    warmup_cosine(peak=1.0, warmup_steps=0.05, total_steps=200)
+    >>> print(f"{s(5):.2f} {s(10):.2f}")
+    0.50 1.00
     """
 
     peak: Any = hyper(check.lr)
-    warmup_steps: int = static(check.nonneg_int)
+    warmup_steps: int | float = static(check.steps_or_fraction)
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    exponent: float = static(check.positive, default=1.0)
+    exponent: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(cosine(self.peak, self.end, self.total_steps - w, self.exponent), w,
                      self.start)
 
 
 @schedule_class
-class warmup_linear(Recipe):
+class warmup_linear(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then linear decay to ``end`` at ``total_steps``.
 
     With ``start=end=0`` equals Hugging Face's ``get_linear_schedule_with_warmup``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_linear(peak=1.0, warmup_steps=10, total_steps=110)
@@ -74,7 +94,7 @@ class warmup_linear(Recipe):
     """
 
     peak: Any = hyper(check.lr)
-    warmup_steps: int = static(check.nonneg_int)
+    warmup_steps: int | float = static(check.steps_or_fraction)
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
@@ -83,7 +103,7 @@ class warmup_linear(Recipe):
         _check_total("warmup_linear", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         return _warm(linear(self.peak, self.end, self.total_steps - w), w, self.start)
 
 
@@ -109,12 +129,16 @@ class warmup_constant(Recipe):
 
 
 @schedule_class
-class warmup_polynomial(Recipe):
+class warmup_polynomial(_RunRecipe):
     """Linear warmup from ``start`` to ``peak``, then polynomial decay to ``end``.
 
     ``lr(t) = end + (peak - end) * (1 - (t - w) / (total_steps - w)) ** power`` after
     the warmup. With ``start=0`` equals Hugging Face's
     ``get_polynomial_decay_schedule_with_warmup(lr_end=end, power=power)``.
+
+    ``warmup_steps`` may be a fraction of ``total_steps`` (a float in (0, 1)): it is
+    resolved at construction to ``math.ceil(warmup_steps * total_steps)`` steps, Hugging
+    Face's rule for ``warmup_ratio``, and the repr keeps the fraction as written.
 
     >>> import jaxsched as js
     >>> s = js.warmup_polynomial(1.0, warmup_steps=10, total_steps=20, power=2.0)
@@ -123,38 +147,21 @@ class warmup_polynomial(Recipe):
     """
 
     peak: Any = hyper(check.lr)
-    warmup_steps: int = static(check.nonneg_int)
+    warmup_steps: int | float = static(check.steps_or_fraction)
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    power: float = static(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)
 
     def _build(self) -> Schedule:
-        w = self.warmup_steps
+        w = self._warmup
         curve = polynomial(self.peak, self.end, self.total_steps - w, self.power)
         return _warm(curve, w, self.start)
 
 
-@schedule_class
-class _sqrt_decay(Schedule):
-    """``end + (start - end) * (1 - sqrt(min(t, steps) / steps))``: WSD's "1-sqrt" cooldown."""
-
-    start: Any = hyper(check.lr)
-    end: Any = hyper()
-    steps: int = static()
-    _gather = ("start", "end", "steps")
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        return self.end + (self.start - self.end) * (1.0 - jnp.sqrt(frac(t, self.steps)))
-
-    def _horizon(self) -> int:
-        return self.steps
-
-
-_DECAYS = {"linear": linear, "cosine": cosine, "1-sqrt": _sqrt_decay}
 
 
 @schedule_class
@@ -180,13 +187,13 @@ class wsd(Recipe):
     stable_steps: int = static(check.nonneg_int)
     decay_steps: int = static(check.positive_int)
     end: Any = hyper(check.lr, default=0.0)
-    decay: str = static(check.one_of(*_DECAYS), default="linear")
+    decay: str = static(check.one_of(*DECAYS), default="linear")
     start: Any = hyper(check.lr, default=0.0)
 
     def _build(self) -> Schedule:
         phases = ((self.warmup_steps, lambda n: linear(self.start, self.peak, n)),
                   (self.stable_steps, lambda n: constant(self.peak)),
-                  (self.decay_steps, lambda n: _DECAYS[self.decay](self.peak, self.end, n)))
+                  (self.decay_steps, lambda n: DECAYS[self.decay](self.peak, self.end, n)))
         pieces, bounds, at = [], [], 0
         for length, make in phases:
             if length:

@@ -62,12 +62,57 @@ def schedule_class(cls: type) -> type:
     see every constructor's real parameters.
     """
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=True)(cls)
+    cls.__init__ = _explained(cls, cls.__init__)
     fields = dataclasses.fields(cls)
-    data = [f.name for f in fields if f.metadata.get("data", False)]
-    meta = [f.name for f in fields if not f.metadata.get("data", False)]
-    jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if f.metadata.get("data", False))
+    meta = tuple(f.name for f in fields if not f.metadata.get("data", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+
+    def flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
+        return ([(k, getattr(obj, n)) for k, n in zip(keys, data, strict=True)],
+                tuple(getattr(obj, n) for n in meta))
+
+    def flatten(obj: Any) -> tuple[list[Any], tuple[Any, ...]]:
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
+        # Rebuilt without __init__: validation is for what the user typed, and JAX rebuilds
+        # pytrees with tracers or placeholders (None, object()) in the data fields.
+        obj = object.__new__(cls)
+        for name, value in zip(data, children, strict=True):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(meta, aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def _explained(cls: type, init: Callable) -> Callable:
+    """``init``, with Python's raw signature errors ("got an unexpected keyword argument")
+    replaced by the messages ``parse`` and ``from_config`` give: the constructor's name,
+    "did you mean", and a hint when an optax optimizer was passed first, PyTorch style."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            name = cls.__name__
+            problem = call_error(name, cls, args, kwargs)
+            if problem is None:
+                raise  # a field's own check: already in the user's words
+            message = problem[0]
+            if any(check.is_optimizer(a) for a in (*args, *kwargs.values())):
+                message += (" An optax optimizer was passed: jaxsched schedules take the "
+                            "learning rate, not the optimizer (the optimizer takes the "
+                            f"schedule: optax.inject_hyperparams(optax.sgd)(learning_rate="
+                            f"{name}(...))).")
+            raise TypeError(message) from None
+
+    return __init__
 
 
 class Schedule:
@@ -91,10 +136,13 @@ class Schedule:
     # True for schedules whose long rise is their design (one-cycle, cyclic).
     _long_rise: ClassVar[bool] = False
 
-    # Float hyperparameters whose concrete value picks a more precise code path (a
-    # host-side ``log(gamma)``, an exact rational phase): the eager path compiles one
-    # program per value of these rather than passing them as arguments.
-    _specialize: ClassVar[tuple[str, ...]] = ()
+    # Float hyperparameters whose concrete value picks a more precise code path: the
+    # eager path compiles one program per value of these rather than passing them as
+    # arguments. ``log(gamma)`` on the host (float32's rounded gamma near 1 is not
+    # precise enough), HF's ``num_cycles`` as an exact fraction (the phase in integers),
+    # ``exponent``/``power`` == 1.0 skipping the power. One list of names for every class,
+    # so that recipes passing these on to a curve are covered too.
+    _specialize: ClassVar[tuple[str, ...]] = ("gamma", "num_cycles", "exponent", "power")
 
     def __call__(self, step: ArrayLike) -> jax.Array:
         """Returns the learning rate at ``step`` (any shape; int or float).
@@ -170,6 +218,11 @@ class Schedule:
         """Global steps where one joined piece hands over to the next."""
         return ()
 
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        """The pieces of the course in time order, as ``(global start, piece)``; a schedule
+        that is not a composition in time is one piece (used by ``js.extend``)."""
+        return [(offset, self)]
+
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
         args = []
@@ -204,6 +257,37 @@ class Schedule:
         return add(other, self)
 
 
+class StatefulSchedule:
+    """A schedule whose value also depends on state carried in the optimizer state.
+
+    It follows optax's ``StatefulSchedule`` protocol, which ``optax.inject_hyperparams``
+    understands: ``init()`` gives the state, ``update(state, **extra_args)`` advances it
+    by one optimizer update and ``__call__(state)`` gives the value of the next update.
+    It is not a function of the step, so it is not a ``Schedule`` and is never called
+    with a step; it cannot be composed in time (``join``) either: compose the schedule
+    inside it. Like a ``Schedule`` it is a frozen pytree dataclass that prints as the call
+    that built it, compares by value, and round-trips through ``parse`` and
+    ``to_config``/``from_config``; ``describe`` and ``plot`` show what can be known
+    before training, its ``_preview()`` (e.g. a plateau's base schedule).
+    """
+
+    def init(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, **extra_args: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def _preview(self) -> tuple[Schedule, str]:  # pragma: no cover - abstract
+        """``(the stateless schedule it starts from, a note on what the state changes)``."""
+        raise NotImplementedError
+
+    __repr__ = Schedule.__repr__
+    to_config = Schedule.to_config
+
+
 class Recipe(Schedule):
     """A schedule defined by the composition ``_build()`` returns (package-internal base).
 
@@ -222,11 +306,21 @@ class Recipe(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         return self._inner._eval(t)
 
+    def _built(self) -> Schedule | None:
+        """The composition, or None for a recipe that evaluates by itself (its own ``_eval``)."""
+        return None if type(self)._build is Recipe._build else self._inner
+
     def _horizon(self) -> int | float | None:
-        return self._inner._horizon()
+        inner = self._built()
+        return Schedule._horizon(self) if inner is None else inner._horizon()
 
     def _handoffs(self) -> tuple[int, ...]:
-        return self._inner._handoffs()
+        inner = self._built()
+        return () if inner is None else inner._handoffs()
+
+    def _course(self, offset: int = 0) -> list[tuple[int, Schedule]]:
+        inner = self._built()
+        return [(offset, self)] if inner is None else inner._course(offset)
 
 
 def shift(h: int | float | None, by: int) -> int | float | None:
@@ -378,7 +472,10 @@ Numbers = Literal["constant", "keep", "refuse"]
 
 
 def is_stateful(value: Any) -> bool:
-    """An optax ``StatefulSchedule`` (``init``/``update``/``__call__``), e.g. ``js.plateau``."""
+    """A stateful schedule: a ``StatefulSchedule`` (``js.plateau``) or any object following
+    optax's protocol (``init``/``update``/``__call__``)."""
+    if isinstance(value, StatefulSchedule):
+        return True
     return (not isinstance(value, Schedule) and callable(getattr(value, "init", None))
             and callable(getattr(value, "update", None)) and callable(value))
 

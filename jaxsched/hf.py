@@ -30,14 +30,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
 from ._curves import constant, inverse_sqrt, linear
 from ._join import join
 from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import fl, is_int, reached, since
+from ._steps import const, fl, imax, is_int, reached, since, tmin
 
 __all__ = [
+    "get_scheduler",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
@@ -110,6 +112,12 @@ def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
         n, s = frac
         period = s * span
         return _cos2(_mod(_mod(k, period) * n, period), period)
+    if isinstance(num_cycles, float) and num_cycles == 0.5 and not (is_int(k) and span > imax(k)):
+        # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
+        # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact; sin**2 is
+        # even, so |span - k| (no unsigned wrap-around past the end).
+        c = const(k, span)
+        return jnp.sin(fl(jnp.where(k <= c, c - k, k - c)) * (math.pi / 2 / span)) ** 2
     return 0.5 * (1.0 + jnp.cos(math.pi * num_cycles * 2.0 * (fl(k) / span)))
 
 
@@ -201,7 +209,10 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: float = static(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
+
+    def _horizon(self) -> int:
+        return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -230,7 +241,10 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: float = static(_nonneg, default=1.0)
+    num_cycles: Any = hyper(_nonneg, default=1.0)
+
+    def _horizon(self) -> int:
+        return self.num_training_steps  # 0 from there on
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
@@ -268,7 +282,7 @@ class _CosineToFloor(Recipe):
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: float = static(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
     min_lr: Any = hyper(check.optional(check.lr), default=None)
     min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
     _offset: ClassVar[int] = 0  # p = (t - w + _offset) / max(1, n - w)
@@ -279,11 +293,17 @@ class _CosineToFloor(Recipe):
     def _warm(self, t: jax.Array) -> jax.Array:
         return _ramp(t, self.num_warmup_steps)
 
+    def _horizon(self) -> int:
+        return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
+
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
-        r = self.min_lr_rate if self.min_lr is None else self.min_lr / self.lr
+        floor = self.lr * self.min_lr_rate if self.min_lr is None else self.min_lr
         c = _half_cosine(since(t, w) + self._offset, max(1, n - w), self.num_cycles)
-        return self.lr * _warmed(t, w, self._warm(t), jnp.maximum(0.0, c * (1 - r) + r))
+        # HF's lr * max(0, c * (1 - r) + r), r = floor / lr, anchored at the floor: nothing
+        # cancels near it, and it is exactly min_lr (lr * min_lr_rate) where c is 0.
+        decay = floor + (self.lr - floor) * jnp.maximum(c, 0.0)
+        return _warmed(t, w, self.lr * self._warm(t), decay)
 
 
 @schedule_class
@@ -355,7 +375,7 @@ class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
     lr_end: Any = hyper(check.lr, default=1e-7)
-    power: float = static(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0)
 
     def _check(self) -> None:
         fn, w, n = type(self).__name__, self.num_warmup_steps, self.num_training_steps
@@ -441,7 +461,7 @@ class get_wsd_schedule(Recipe):  # noqa: N801
     warmup_type: str = static(check.one_of(*_TYPES), default="linear")
     decay_type: str = static(check.one_of(*_TYPES), default="cosine")
     min_lr_ratio: Any = hyper(_ratio, default=0.0)
-    num_cycles: float = static(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5)
 
     def _check(self) -> None:
         fn = type(self).__name__
@@ -464,19 +484,99 @@ class get_wsd_schedule(Recipe):  # noqa: N801
         return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        w, s, d, r = self.num_warmup_steps, self._stable(), self.num_decay_steps, self.min_lr_ratio
-        p = _ramp(t, w)
-        up = {"linear": lambda: p, "cosine": lambda: 0.5 * (1.0 - jnp.cos(math.pi * p)),
-              "1-sqrt": lambda: 1.0 - jnp.sqrt(jnp.maximum(1.0 - p, 0.0))}[self.warmup_type]()
-        k = jnp.minimum(since(t, w + s), d)
-        q = fl(k) / max(1, d)
-        down = {"linear": lambda: 1.0 - q,
+        w, s, d, lr = self.num_warmup_steps, self._stable(), self.num_decay_steps, self.lr
+        # Each factor f from the remaining steps (an exact integer difference) where HF's
+        # 1 - x would cancel: 1 - sqrt(1 - p) = p / (1 + sqrt(1 - p)), 1 - q, 1 - sqrt(q).
+        done, left = fl(tmin(t, w)), fl(w - tmin(t, w))
+        up = {"linear": lambda: shape.linear(done, left, max(1, w)),
+              "cosine": lambda: shape.cosine(done, left, max(1, w)),
+              "1-sqrt": lambda: shape.one_minus_sqrt(done, left, max(1, w))}[self.warmup_type]()
+        k = tmin(since(t, w + s), d)
+        done, left = fl(k), fl(d - k)
+        down = {"linear": lambda: shape.linear(left, done, max(1, d)),
                 "cosine": lambda: _half_cosine(k, max(1, d), self.num_cycles),
-                "1-sqrt": lambda: 1.0 - jnp.sqrt(q)}[self.decay_type]()
-        floor = lambda f: jnp.maximum(0.0, f * (1.0 - r) + r)  # noqa: E731
-        out = jnp.where(reached(t, w + s + d), r, floor(down))
-        out = jnp.where(reached(t, w + s), out, 1.0)
-        return self.lr * _warmed(t, w, floor(up), out)
+                "1-sqrt": lambda: shape.one_minus_sqrt(left, done, max(1, d))}[self.decay_type]()
+        # HF's lr * max(0, f * (1 - r) + r), anchored at the floor lr * r (f >= 0 here):
+        # exactly lr * r once decayed.
+        floor = lr * self.min_lr_ratio
+        lift = lambda f: floor + (lr - floor) * f  # noqa: E731
+        out = jnp.where(reached(t, w + s + d), floor, lift(down))
+        out = jnp.where(reached(t, w + s), out, lr)
+        return _warmed(t, w, lift(up), out)
+
+
+# --------------------------------------------------------------------- by name
+# transformers' SchedulerType names, as get_scheduler accepts them.
+_BY_NAME: dict[str, type] = {
+    "linear": get_linear_schedule_with_warmup,
+    "cosine": get_cosine_schedule_with_warmup,
+    "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
+    "polynomial": get_polynomial_decay_schedule_with_warmup,
+    "constant": get_constant_schedule,
+    "constant_with_warmup": get_constant_schedule_with_warmup,
+    "inverse_sqrt": get_inverse_sqrt_schedule,
+    "cosine_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup,
+    "cosine_warmup_with_min_lr": get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    "warmup_stable_decay": get_wsd_schedule,
+}
+
+
+def get_scheduler(name: str, lr: Any, num_warmup_steps: int | None = None,
+                  num_training_steps: int | None = None,
+                  scheduler_specific_kwargs: dict[str, Any] | None = None) -> Any:
+    """The schedule transformers' ``get_scheduler`` builds for ``name`` (``lr`` for the optimizer).
+
+    Dispatches as transformers does: ``'constant'`` takes nothing else;
+    ``'reduce_lr_on_plateau'`` passes ``scheduler_specific_kwargs`` to PyTorch's
+    ``ReduceLROnPlateau`` (a ``js.plateau``: feed it with ``js.report``); every other
+    name needs ``num_warmup_steps``; all but ``'constant_with_warmup'``,
+    ``'inverse_sqrt'`` and ``'warmup_stable_decay'`` need ``num_training_steps``; and
+    ``scheduler_specific_kwargs`` go to the schedule (``num_cycles``, ``lr_end``, ...).
+
+    Args:
+      name: one of transformers' ``SchedulerType`` values: ``'linear'``, ``'cosine'``,
+        ``'cosine_with_restarts'``, ``'polynomial'``, ``'constant'``,
+        ``'constant_with_warmup'``, ``'inverse_sqrt'``, ``'reduce_lr_on_plateau'``,
+        ``'cosine_with_min_lr'``, ``'cosine_warmup_with_min_lr'``, ``'warmup_stable_decay'``.
+      lr: the optimizer's learning rate (transformers takes the optimizer here).
+      num_warmup_steps: warmup length, where the schedule has one.
+      num_training_steps: the run's length, where the schedule needs it.
+      scheduler_specific_kwargs: extra keyword arguments of the schedule.
+
+    Raises:
+      ValueError: for an unknown name (``'greedy'`` is not supported: it is not a function
+        of the step), or a missing length that ``name`` needs.
+
+    >>> from jaxsched import hf
+    >>> s = hf.get_scheduler("cosine", 0.1, num_warmup_steps=10, num_training_steps=110)
+    >>> s == hf.get_cosine_schedule_with_warmup(0.1, 10, 110)
+    True
+    """
+    fn = "get_scheduler"
+    extra = dict(scheduler_specific_kwargs or {})
+    if name == "reduce_lr_on_plateau":
+        from .pytorch import ReduceLROnPlateau
+
+        return ReduceLROnPlateau(lr, **extra)
+    if name not in _BY_NAME:
+        known = ", ".join(repr(k) for k in (*_BY_NAME, "reduce_lr_on_plateau"))
+        why = (" ('greedy' adapts to the loss, so it is not a function of the step)"
+               if name == "greedy" else "")
+        raise ValueError(f"{fn}: `name` must be one of {known}, got {name!r}{why}.")
+    cls = _BY_NAME[name]
+    if name == "constant":
+        return cls(lr)
+    if num_warmup_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_warmup_steps`; pass it.")
+    if name in ("constant_with_warmup", "inverse_sqrt"):
+        return cls(lr, num_warmup_steps=num_warmup_steps, **extra)
+    if name == "warmup_stable_decay":
+        return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+                   **extra)
+    if num_training_steps is None:
+        raise ValueError(f"{fn}: {name!r} requires `num_training_steps`; pass it.")
+    return cls(lr, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+               **extra)
 
 
 def __dir__() -> list[str]:

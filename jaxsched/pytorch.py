@@ -37,7 +37,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _anneal as shape
 from . import _checks as check
+from ._anneal import interpolate
 from ._curves import (
     constant,
     cosine,
@@ -49,8 +51,16 @@ from ._curves import (
     polynomial,
 )
 from ._join import join, repeat
-from ._plateau import check_rules, from_rules, plateau
-from ._schedule import Recipe, Schedule, check_traceable, hyper, schedule_class, static
+from ._plateau import check_rules, from_rules
+from ._schedule import (
+    Recipe,
+    Schedule,
+    StatefulSchedule,
+    check_traceable,
+    hyper,
+    schedule_class,
+    static,
+)
 from ._steps import divide, fl, float_dtype, is_int, tmin
 
 __all__ = [
@@ -204,7 +214,6 @@ class StepLR(_Torch):
     lr: Any = hyper(check.lr)
     step_size: int = static(check.positive_int)
     gamma: Any = hyper(check.positive, default=0.1)
-    _specialize = ("gamma",)  # passed to exponential, which takes log(gamma) on the host
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma, every=self.step_size, staircase=True)
@@ -361,7 +370,6 @@ class ExponentialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     gamma: Any = hyper(check.positive)
-    _specialize = ("gamma",)  # passed to exponential, which takes log(gamma) on the host
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma)
@@ -389,13 +397,13 @@ class PolynomialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     total_iters: int = static(check.nonneg_int, default=5)
-    power: float = static(_nonneg, default=1.0)
+    power: Any = hyper(_nonneg, default=1.0)
 
     def _build(self) -> Schedule:
         n = self.total_iters
-        if n == 0 or self.power == 0.0:
+        if n == 0 or (isinstance(self.power, float) and self.power == 0.0):
             return constant(self.lr)
-        return polynomial(self.lr, 0.0, n, self.power)
+        return polynomial(self.lr, 0.0, n, self.power)  # a traced power 0 gives lr too (0**0)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         n = self.total_iters
@@ -445,6 +453,9 @@ class CosineAnnealingLR(_Torch):
     def _build(self) -> Schedule:
         n, hi, lo = self.T_max, self.lr, self.eta_min
         return repeat(join([cosine(hi, lo, n), cosine(lo, hi, n)], [n]), period=2 * n)
+
+    def _horizon(self) -> int:
+        return self.T_max  # planned; PyTorch's cosine then rises again (describe warns)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         n, lo = self.T_max, self.eta_min
@@ -781,7 +792,6 @@ class CyclicLR(Recipe):
     cycle_momentum: bool = static(check.flag, default=True)
     base_momentum: Any = hyper(check.lr, default=0.8)
     max_momentum: Any = hyper(check.lr, default=0.9)
-    _specialize = ("gamma",)  # passed to cyclic, which takes log(gamma) on the host
 
     def _curve(self, low: Any, high: Any) -> Schedule:
         up, down = self.step_size_up, self.step_size_down
@@ -806,9 +816,12 @@ class CyclicLR(Recipe):
 class _anneal(Schedule):
     """OneCycleLR's phase: anneal ``start -> end`` at ``pct = 1 - (rest - t) / length``.
 
-    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``, counted back from the
-    phase end so that it is exactly 1 on an integer end (the last step, an integer peak)
-    and exactly 0 at step 0, in float32 too.
+    PyTorch's ``pct = (s - previous_end) / (end - previous_end)``. The phase's
+    remaining steps ``rest - t`` are counted back from its end, an exact integer
+    difference plus the end's fraction, and the steps done ``t + (length - rest)``
+    forward, so that the shared cancellation-free annealing (``_anneal``) applies
+    with ``length`` as the phase's (possibly fractional) length: exactly ``end`` on an
+    integer end (the last step), in float32 too.
     """
 
     start: Any = hyper()
@@ -818,12 +831,11 @@ class _anneal(Schedule):
     kind: str = static()
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        pct = 1.0 - (self.rest - fl(t)) / self.length
-        if self.kind == "cos":
-            return self.end + (self.start - self.end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1.0)
-        # PyTorch's (end - start) * pct + start, as a convex combination: equal in float64,
-        # and exact at both ends in float32 (no cancellation when end << start).
-        return self.start * (1.0 - pct) + self.end * pct
+        whole = math.floor(self.rest)
+        left = fl(whole - tmin(t, whole)) + (self.rest - whole)
+        done = fl(tmin(t, whole)) + (self.length - self.rest)
+        fall = shape.cosine if self.kind == "cos" else shape.linear
+        return interpolate(self.start, self.end, left, done, self.length, fall)
 
 
 def _torch_phases(fn: str, total: int, pct_start: float, three_phase: bool) -> list:
@@ -997,10 +1009,12 @@ class OneCycleMomentum(_OneCycle):
 
 
 # --------------------------------------------------------------------- plateau
-def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
-        lr: float, mode: str = "min", factor: float = 0.1, patience: int = 10,
-        threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-        min_lr: float | list[float] = 0.0, eps: float = 1e-8) -> plateau:
+_PT_RULES = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
+             "eps")
+
+
+@schedule_class
+class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
@@ -1018,14 +1032,16 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     * a cut is applied only if it changes the LR by more than ``eps`` (so with
       the default ``eps=1e-8`` reductions stop near 1e-8), and never below
       ``min_lr``;
-    * NaN metrics are bad evaluations, as in PyTorch. An infinite metric
-      differs: PyTorch makes ``-inf`` the best in 'min' mode (and ``+inf`` in
-      'max'), after which nothing improves; here it is a bad evaluation.
+    * PyTorch's comparisons exactly, non-finite values included: NaN metrics
+      are bad evaluations; a ``-inf`` metric in 'min' mode (``+inf`` in 'max')
+      becomes the best, after which nothing improves; with ``threshold=1.0`` in
+      'rel' mode the first bar is ``inf * 0 = NaN``, so nothing ever improves
+      (``js.plateau`` keeps its safer rule: ``nonfinite='bad'``).
 
-    ``factor`` must be in (0, 1) (PyTorch also takes 0 and negative values), and
-    ``min_lr`` one number (a one-element list is accepted: jaxsched schedules
-    one LR; use ``optax.multi_transform`` for several groups). The LR and the
-    comparisons are in float32 (float64 under x64).
+    ``factor`` must be in [0, 1) (PyTorch also takes negative values and 1, which
+    make no sense: refused), and ``min_lr`` one number (a one-element list is
+    accepted: jaxsched schedules one LR; use ``optax.multi_transform`` for several
+    groups). The LR and the comparisons are in float32 (float64 under x64).
 
     >>> import jax.numpy as jnp, optax, jaxsched as js
     >>> from jaxsched import pytorch as pt
@@ -1037,17 +1053,55 @@ def ReduceLROnPlateau(  # noqa: N802 - PyTorch's name
     >>> print(f"{js.current_lr(state):.3f}")
     0.050
     """
-    fn = "ReduceLROnPlateau"
-    if isinstance(min_lr, list | tuple):
-        if len(min_lr) != 1:
-            raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a jaxsched "
-                             f"schedule drives one LR), got {list(min_lr)!r}.")
-        min_lr = min_lr[0]
-    rules = check_rules(fn, mode=mode, factor=factor, patience=patience, threshold=threshold,
-                        threshold_mode=threshold_mode, cooldown=cooldown,
-                        floor=("min_lr", min_lr), eps=eps, every=1, axis_name=None,
-                        stop_patience=None, rel_margin="pytorch")
-    return from_rules(check.lr(fn, "lr", lr), rules)
+
+    lr: Any = hyper()
+    mode: str = static(default="min")
+    factor: Any = hyper(default=0.1)
+    patience: int = static(default=10)
+    threshold: Any = hyper(default=1e-4)
+    threshold_mode: str = static(default="rel")
+    cooldown: int = static(default=0)
+    min_lr: Any = hyper(default=0.0)
+    eps: Any = hyper(default=1e-8)
+
+    def __post_init__(self) -> None:
+        fn = "ReduceLROnPlateau"
+        object.__setattr__(self, "lr", check.lr(fn, "lr", self.lr))
+        min_lr = self.min_lr
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != 1:
+                raise ValueError(f"{fn}: `min_lr` must be a number (or a list of one: a "
+                                 f"jaxsched schedule drives one LR), got {list(min_lr)!r}.")
+            min_lr = min_lr[0]
+        rules = check_rules(fn, mode=self.mode, factor=self.factor, patience=self.patience,
+                            threshold=self.threshold, threshold_mode=self.threshold_mode,
+                            cooldown=self.cooldown, floor=("min_lr", min_lr), eps=self.eps,
+                            every=1, axis_name=None, stop_patience=None, rel_margin="pytorch",
+                            nonfinite="pytorch", zero_factor=True)
+        for name in _PT_RULES:
+            object.__setattr__(self, name, rules[name])
+
+    @functools.cached_property
+    def _plateau(self) -> Any:
+        """The plateau that runs it, from the fields validated once at construction."""
+        return from_rules(self.lr, {**{name: getattr(self, name) for name in _PT_RULES},
+                                    "every": 1, "axis_name": None, "stop_patience": None,
+                                    "rel_margin": "pytorch", "nonfinite": "pytorch"})
+
+    def init(self) -> Any:
+        """The state before the first update (a ``PlateauState``)."""
+        return self._plateau.init()
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        """Advances the state by one update, feeding ``value=`` as a metric if given."""
+        return self._plateau.update(state, **extra_args)
+
+    def __call__(self, state: Any, **extra_args: Any) -> jax.Array:
+        """The learning rate of the next update."""
+        return self._plateau(state, **extra_args)
+
+    def _preview(self) -> tuple[Schedule, str]:
+        return self._plateau._preview()
 
 
 def __dir__() -> list[str]:

@@ -191,6 +191,19 @@ def r_sgdr(start, period, mult=1, end=0.0, decay=1.0, w=0) -> Ref:
     return lambda t: rep(t) + end
 
 
+def r_batch_ramp(start: int, end: int, steps: int, inc: int = 1) -> Ref:
+    """start + inc * floor(n * min(t, steps) / steps), n = (end - start) / inc, in exact ints."""
+    n = (end - start) // inc
+    return lambda t: start + inc * ((n * np.minimum(np.floor(exact(t)).astype(np.int64), steps))
+                                    // steps)
+
+
+def r_switch(ref_old: Ref, at: int, tail: Callable[[float], Ref]) -> Ref:
+    """``ref_old`` before ``at``, then ``tail(lr0)`` counted from ``at``, lr0 = ref_old(at)."""
+    lr0 = float(ref_old(np.asarray([at], np.int64))[0])
+    return r_join([ref_old, tail(lr0)], [at])
+
+
 # ----------------------------------------------------------------- entries
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -316,6 +329,49 @@ ENTRIES: list[Entry] = [
     _e("sgdr", js.sgdr(1.0, 50), r_sgdr(1.0, 50), [50, 100, 150]),
     _e("sgdr_full", js.sgdr(1.0, 20, period_mult=2, end=0.05, decay=0.5, warmup_steps=4),
        r_sgdr(1.0, 20, 2, 0.05, 0.5, 4), [4, 20, 28, 60, 140, 300]),
+    _e("scale_by_batch_sqrt", js.scale_by_batch(js.warmup_cosine(1.0, 10, 200),
+                                                js.batch_ramp(32, 256, 150, increment=32), 128,
+                                                rule="sqrt"),
+       lambda t: (r_warmup_then(1.0, 10, 0.0, r_cosine(1.0, 0.0, 190))(t)
+                  * np.sqrt(r_batch_ramp(32, 256, 150, 32)(t) / 128)),
+       [10, 22, 43, 65, 86, 108, 129, 150, 200]),
+    _e("scale_by_batch_linear", js.scale_by_batch(js.constant(0.1), js.batch_ramp(1, 8, 7), 4),
+       lambda t: 0.1 * r_batch_ramp(1, 8, 7)(t) / 4, range(1, 8)),
+]
+
+# re-planned runs: extend, cooldown, restart
+_wc = r_warmup_then(1.0, 20, 0.0, r_cosine(1.0, 0.01, 200))
+_hold = r_join([r_constant(0.5), r_polynomial(0.5, 0.05, 100, 2.0)], [50])
+_cool = r_join([r_constant(1.0), r_linear(1.0, 0.0, 30)], [30])
+ENTRIES += [
+    _e("extend_decaying", js.extend(js.warmup_cosine(1.0, 20, 220, end=0.01), 120, 420),
+       r_switch(_wc, 120, lambda lr0: r_cosine(lr0, 0.01, 300)), [20, 120, 420]),
+    _e("extend_warming", js.extend(js.warmup_linear(1.0, 40, 140), 10, 300),
+       r_join([r_linear(0.0, 1.0, 40), r_linear(1.0, 0.0, 260)], [40]), [10, 40, 300]),
+    _e("extend_wsd_hold", js.extend(js.wsd(1.0, 10, 50, 20, decay="1-sqrt"), 30, 200),
+       r_join([r_linear(0.0, 1.0, 10), r_constant(1.0), r_sqrt_decay(1.0, 0.0, 20)], [10, 180]),
+       [10, 30, 180, 200]),
+    _e("extend_join_poly", js.extend(js.join([js.constant(0.5),
+                                              js.polynomial(0.5, 0.05, 100, power=2.0)], [50]),
+                                     100, 250),
+       r_switch(_hold, 100, lambda lr0: r_polynomial(lr0, 0.05, 150, 2.0)), [50, 100, 250]),
+    _e("cooldown_linear", js.cooldown(js.warmup_constant(1.0, 10), at=60, steps=40, end=0.1),
+       r_join([r_linear(0.0, 1.0, 10), r_constant(1.0), r_linear(1.0, 0.1, 40)], [10, 60]),
+       [10, 60, 100]),
+    _e("cooldown_cosine_repeat", js.cooldown(js.repeat(js.linear(1.0, 0.2, 25), 25), at=70,
+                                             steps=50, shape="cosine"),
+       r_switch(r_repeat(r_linear(1.0, 0.2, 25), 25), 70, lambda lr0: r_cosine(lr0, 0.0, 50)),
+       [25, 50, 70, 120]),
+    _e("cooldown_sqrt_one_cycle", js.cooldown(js.one_cycle(1.0, 200), at=100, steps=60,
+                                              end=0.01, shape="1-sqrt"),
+       r_switch(r_one_cycle(1.0, 200), 100, lambda lr0: r_sqrt_decay(lr0, 0.01, 60)),
+       [60, 100, 160]),
+    _e("restart", js.restart(js.cosine(1.0, 0.0, 100), 50, js.warmup_cosine(0.5, 10, 110)),
+       r_join([r_cosine(1.0, 0.0, 100), r_warmup_then(0.5, 10, 0.0, r_cosine(0.5, 0.0, 100))],
+              [50]), [50, 60, 160]),
+    _e("restart_ramp_nested", js.restart(js.cooldown(js.constant(1.0), 30, 30), at=45,
+                                         new=js.constant(0.2), warmup_steps=15),
+       r_join([_cool, r_linear(0.5, 0.2, 15), r_constant(0.2)], [45, 60]), [30, 45, 60]),
 ]
 
 BY_ID = {e.id: e for e in ENTRIES}

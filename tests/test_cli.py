@@ -396,3 +396,41 @@ def test_console_script():
     proc = subprocess.run(["jaxsched", "table", "constant(0.5)", "-n", "3", "-k", "1"],
                           capture_output=True, text=True, env=_env(), timeout=120)
     assert proc.returncode == 0 and proc.stdout == "step,lr\n0,0.5\n1,0.5\n2,0.5\n"
+
+
+def test_cli_unwritable_output_and_deep_specs(capsys, tmp_path):
+    code, out, err = run(capsys, "plot", WC, "-n", "10", "-o", str(tmp_path / "missing" / "lr.png"))
+    assert code == 2 and out == ""
+    assert err == (f"jaxsched: error: cannot write {tmp_path / 'missing' / 'lr.png'}: No such file "
+                   "or directory\n")
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "describe", str(deep_json), "-n", "10")
+    assert code == 2 and err == f"jaxsched: error: {deep_json}: invalid JSON: nested too deeply\n"
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_text("a: " + "[" * 5_000 + "]" * 5_000)
+    code, _, err = run(capsys, "describe", str(deep_yaml), "-n", "10")
+    assert code == 2 and err.startswith("jaxsched: error: ") and err.count("\n") == 1
+    deep_config = tmp_path / "deep_config.json"  # parses as JSON, too deep to build
+    deep_config.write_text('{"type": "clip", "min": 0.0, "schedule": ' * 5_000
+                           + '{"type": "constant", "value": 1.0}' + "}" * 5_000)
+    code, _, err = run(capsys, "describe", str(deep_config), "-n", "10")
+    assert code == 2 and err.startswith("jaxsched: error: ") and err.count("\n") == 1
+
+
+def test_describe_warns_for_pytorch_and_hf_forms():
+    from jaxsched import hf
+    from jaxsched import pytorch as pt
+
+    d = js.describe(pt.CosineAnnealingLR(1e-3, T_max=9000), 10_000)
+    assert d.horizon == 9000
+    assert d.warnings == ("the schedule's planned course ends at step 9000 of 10000 (at 0), but "
+                          "it does not hold there: the LR moves again, up to 3.009e-05 by step "
+                          "9999; set its length (T_max, num_training_steps) to 10000",)
+    d = js.describe(hf.get_cosine_schedule_with_warmup(1e-3, 100, 9000), 10_000)
+    assert d.horizon == 9000 and len(d.warnings) == 1
+    assert d.warnings[0].startswith("the schedule's planned course ends at step 9000 of 10000")
+    # one-cycle's long rise is its design: no "warmup over 25%" warning, as for js.one_cycle
+    assert js.describe(pt.OneCycleLR(0.1, total_steps=1000, pct_start=0.4), 1000).warnings == ()
+    d = js.describe(hf.get_cosine_with_hard_restarts_schedule_with_warmup(1e-3, 100, 9000), 10_000)
+    assert any(w.startswith("the schedule ends at step 9000 of 10000") for w in d.warnings)

@@ -208,3 +208,44 @@ def test_huge_steps(step):
     assert_close(s(jnp.int32(step)), 0.1 / math.sqrt(step / 100), 0.1)
     assert float(hf.get_wsd_schedule(0.1, 10, 20, 60, min_lr_ratio=0.1)(jnp.int32(step))) == \
         pytest.approx(0.01, rel=1e-6)
+
+
+def test_get_scheduler_dispatches_by_transformers_names():
+    lr, w, n = 0.1, 10, 110
+    cases = {
+        "linear": hf.get_linear_schedule_with_warmup(lr, w, n),
+        "cosine": hf.get_cosine_schedule_with_warmup(lr, w, n),
+        "cosine_with_restarts": hf.get_cosine_with_hard_restarts_schedule_with_warmup(lr, w, n),
+        "polynomial": hf.get_polynomial_decay_schedule_with_warmup(lr, w, n),
+        "constant": hf.get_constant_schedule(lr),
+        "constant_with_warmup": hf.get_constant_schedule_with_warmup(lr, w),
+        "inverse_sqrt": hf.get_inverse_sqrt_schedule(lr, w),
+    }
+    for name, expected in cases.items():
+        assert hf.get_scheduler(name, lr, num_warmup_steps=w, num_training_steps=n) == expected
+    assert hf.get_scheduler("cosine_with_min_lr", lr, w, n, {"min_lr": 0.01}) == \
+        hf.get_cosine_with_min_lr_schedule_with_warmup(lr, w, n, min_lr=0.01)
+    assert hf.get_scheduler("cosine_warmup_with_min_lr", lr, w, n, {"min_lr_rate": 0.1}) == \
+        hf.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(lr, w, n, min_lr_rate=0.1)
+    assert hf.get_scheduler("warmup_stable_decay", lr, w, n, {"num_decay_steps": 20}) == \
+        hf.get_wsd_schedule(lr, w, 20, num_training_steps=n)
+    p = hf.get_scheduler("reduce_lr_on_plateau", lr, scheduler_specific_kwargs={"patience": 3})
+    assert p == js.pytorch.ReduceLROnPlateau(lr, patience=3)
+    with pytest.raises(ValueError, match=r"get_scheduler: 'cosine' requires `num_warmup_steps`"):
+        hf.get_scheduler("cosine", lr)
+    with pytest.raises(ValueError, match=r"get_scheduler: 'linear' requires `num_training_steps`"):
+        hf.get_scheduler("linear", lr, num_warmup_steps=w)
+    with pytest.raises(ValueError, match=r"get_scheduler: `name` must be one of .*got 'greedy' "
+                                         r"\('greedy' adapts to the loss"):
+        hf.get_scheduler("greedy", lr)
+
+
+def test_get_scheduler_accepts_every_transformers_name():
+    transformers = pytest.importorskip("transformers")
+    names = {t.value for t in transformers.SchedulerType} - {"greedy"}
+    for name in names:
+        s = hf.get_scheduler(name, 0.1, num_warmup_steps=10, num_training_steps=110,
+                             scheduler_specific_kwargs={"num_decay_steps": 20}
+                             if name == "warmup_stable_decay" else
+                             {"min_lr_rate": 0.1} if "min_lr" in name else None)
+        assert s is not None

@@ -64,11 +64,17 @@ def test_optax_join_grows_with_pieces():
     assert hlo_lines(optax_join(64)) > 4 * hlo_lines(optax_join(4))
 
 
-def test_scalar_jit_runs_one_branch_of_many():
-    # Many pieces of several families: a scalar step runs only the active family (lax.switch).
+def test_scalar_jit_evaluates_each_family_once():
+    # Many pieces of several families: each family once with gathered parameters, then one
+    # select (a lax.switch lost to this in the ablation of benchmarks/joins.py).
     kinds = [js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)]
     many = js.join([kinds[i % 3] for i in range(12)], [10 * (i + 1) for i in range(11)])
-    assert "cond[" in str(jax.make_jaxpr(many)(jnp.int32(3)))
+    jaxpr = str(jax.make_jaxpr(many)(jnp.int32(3)))
+    assert "cond[" not in jaxpr and "select_n" in jaxpr
+    assert jaxpr.count(" cos ") + jaxpr.count(" sin ") == 1  # the cosine family runs once
+    np.testing.assert_allclose([float(jax.jit(many)(jnp.int32(t))) for t in (5, 15, 25, 40)],
+                               [0.5, float(r_cosine(1.0, 0.0, 20)(5)), 0.5 * 0.9**5, 1.0],
+                               rtol=1e-5)
     # A few pieces: a select chain (no control flow, which costs more than a few flops).
     s = js.join(kinds, [10, 30])
     assert "cond[" not in str(jax.make_jaxpr(s)(jnp.int32(3)))
@@ -232,3 +238,43 @@ def test_segment_lookup_is_exact(kind):
     probes = probes[(probes >= 0) & (probes <= 2**31 - 1)]
     got = np.asarray(jax.jit(lambda t: segment(t, bounds))(jnp.asarray(probes, jnp.int32)))
     np.testing.assert_array_equal(got, np.searchsorted(np.asarray(bounds), probes, side="right"))
+
+
+@pytest.mark.parametrize("how", ["select", "count", "buckets", "search"])
+def test_every_forced_lookup_is_exact(how):
+    # The ablation in benchmarks/joins.py forces each strategy: each must give the same
+    # segments as NumPy for every integer step, including past the last boundary.
+    from jaxsched._lookup import forced, segment
+
+    bounds = tuple(int(b) for b in np.cumsum(np.random.default_rng(1).integers(1, 50, 40)))
+    probes = np.unique(np.concatenate([[0, 2**31 - 1], np.asarray(bounds) - 1, bounds,
+                                       np.asarray(bounds) + 1]))
+    with forced(lookup=how):
+        got = np.asarray(jax.jit(lambda t: segment(t, bounds))(jnp.asarray(probes, jnp.int32)))
+    np.testing.assert_array_equal(got, np.searchsorted(np.asarray(bounds), probes, side="right"))
+
+
+@pytest.mark.parametrize("how", ["select", "gather", "all"])
+def test_every_forced_dispatch_gives_the_same_values(how):
+    from jaxsched._lookup import forced
+
+    kinds = [js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)]
+    for pieces in ([kinds[i % 3] for i in range(12)], [js.cosine(1.0 / (i + 1), 0.0, 10 + i)
+                                                       for i in range(12)]):
+        s = js.join(pieces, [10 * (i + 1) for i in range(11)])
+        steps = jnp.arange(0, 130, dtype=jnp.int32)
+        want = np.asarray(jax.jit(jax.vmap(s))(steps))
+        with forced(dispatch=how):
+            vec = np.asarray(jax.jit(jax.vmap(lambda t, s=s: s(t)))(steps))
+            one = [float(jax.jit(lambda t, s=s: s(t))(jnp.int32(t))) for t in (0, 9, 10, 125)]
+        np.testing.assert_allclose(vec, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(one, want[[0, 9, 10, 125]], rtol=1e-5, atol=1e-7)
+
+
+def test_forced_refuses_unknown_strategies():
+    from jaxsched._lookup import forced
+
+    with pytest.raises(ValueError, match="forced: `lookup` must be one of select, count, "
+                                         "buckets, search, got 'linear'"):
+        with forced(lookup="linear"):
+            pass

@@ -513,14 +513,19 @@ def test_multi_transform_gives_one_lr_per_branch():
     assert sorted(float(v) for v in lrs.values()) == pytest.approx([0.05, 0.3])
 
 
-def test_current_lr_without_plateau_reads_hyperparams():
+def test_current_lr_without_plateau_needs_the_schedule():
     sched = js.linear(1.0, 0.0, 10)
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=sched)
     params = jnp.zeros(())
     s = tx.init(params)
     for _ in range(3):
         _, s = tx.update(jnp.ones(()), s, params)
-    assert float(js.current_lr(s)) == pytest.approx(0.8)  # the LR of the last update (t=2)
+    # the state holds the LR of the last update (t=2), not the next one: no silent 0.8
+    assert float(s.hyperparams["learning_rate"]) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match=r"pass the schedule: js.current_lr\(opt_state, "
+                                         r"schedules=lr\)"):
+        js.current_lr(s)
+    assert float(js.current_lr(s, sched)) == pytest.approx(0.7)  # the next update's (t=3)
     # with a reduce_on_plateau in the chain: multiplied by its scale
     tx = optax.chain(optax.inject_hyperparams(optax.sgd)(learning_rate=0.2),
                      js.reduce_on_plateau(factor=0.5, patience=0))

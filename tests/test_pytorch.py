@@ -213,8 +213,8 @@ ERRORS = [
      r"StepLR: `lr` must be a finite number >= 0, got -0.1\."),
     (lambda: pt.ReduceLROnPlateau(0.1, min_lr=[0.1, 0.2]), ValueError,
      r"ReduceLROnPlateau: `min_lr` must be a number \(or a list of one"),
-    (lambda: pt.ReduceLROnPlateau(0.1, factor=0.0), ValueError,
-     r"ReduceLROnPlateau: `factor` must be in \(0, 1\), got 0.0\."),
+    (lambda: pt.ReduceLROnPlateau(0.1, factor=1.0), ValueError,
+     r"ReduceLROnPlateau: `factor` must be in \[0, 1\), got 1.0\."),
     (lambda: pt.ReduceLROnPlateau(0.1, patience=-1), ValueError,
      r"ReduceLROnPlateau: `patience` must be an int >= 0, got -1\."),
 ]
@@ -275,9 +275,51 @@ def test_reduce_on_plateau_matches_pytorch(case):
     assert_close(got, case["lr_values"], case["lr"], what=str(case["kwargs"]))
 
 
-def test_reduce_on_plateau_is_a_plateau_with_pytorchs_margin():
+def test_reduce_on_plateau_is_a_stateful_schedule_with_pytorchs_rules():
     p = pt.ReduceLROnPlateau(0.1, factor=0.5, patience=2, min_lr=[0.001])
-    assert p == js.plateau(0.1, factor=0.5, patience=2, min_lr=0.001, rel_margin="pytorch")
+    assert isinstance(p, js.StatefulSchedule) and not isinstance(p, js.Schedule)
+    assert repr(p) == "ReduceLROnPlateau(lr=0.1, factor=0.5, patience=2, min_lr=0.001)"
+    assert js.parse(repr(p)) == p and js.from_config(p.to_config()) == p
+    same = js.plateau(0.1, factor=0.5, patience=2, min_lr=0.001, rel_margin="pytorch",
+                      nonfinite="pytorch")
+    for a, b in zip(p.init(), same.init(), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# PyTorch's quirks, by hand: with best = +inf at the start ('min'), a -inf metric becomes
+# the best and nothing improves after it; threshold=1 makes the first bar inf * 0 = NaN, so
+# nothing ever improves; factor=0 drops the LR to min_lr; NaN and +inf are bad evaluations.
+QUIRKS = [
+    ([1.0, -np.inf, -5.0, -6.0, -7.0, -8.0], dict(patience=1), [0.1, 0.1, 0.1, 0.01, 0.01, 0.001]),
+    ([1.0, 0.5, 0.2, 0.1, 0.05], dict(patience=1, threshold=1.0), [0.1, 0.01, 0.01, 0.001, 0.001]),
+    ([1.0, 2.0, 3.0, 4.0], dict(patience=0, factor=0.0, min_lr=0.001), [0.1, 0.001, 0.001, 0.001]),
+    ([1.0, np.nan, 0.5, np.inf, 0.4], dict(patience=0), [0.1, 0.01, 0.01, 0.001, 0.001]),
+    ([1.0, np.inf, 2.0, 3.0], dict(mode="max", patience=1), [0.1, 0.1, 0.1, 0.01]),
+]
+
+
+def _lr_after_each_report(lr, metrics):
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+    state = tx.init(jnp.zeros(2))
+
+    def body(s, m):
+        s = js.report(s, m)
+        return s, js.current_lr(s)
+
+    dtype = js.current_lr(state).dtype
+    return np.asarray(jax.lax.scan(body, state, jnp.asarray(metrics, dtype))[1], np.float64)
+
+
+@pytest.mark.parametrize("metrics,kw,expected", QUIRKS, ids=[str(q[1]) for q in QUIRKS])
+def test_reduce_on_plateau_keeps_pytorchs_quirks(metrics, kw, expected):
+    got = _lr_after_each_report(pt.ReduceLROnPlateau(0.1, **kw), metrics)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_core_plateau_keeps_its_safer_rule_for_nonfinite_metrics():
+    # -inf never becomes the best: -5, -6, ... keep improving and the LR is never cut
+    got = _lr_after_each_report(js.plateau(0.1, patience=1), [1.0, -np.inf, -5.0, -6.0, -7.0])
+    np.testing.assert_allclose(got, [0.1] * 5, rtol=1e-6)
 
 
 # --------------------------------------------------------------------- calling conventions

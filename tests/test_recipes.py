@@ -133,3 +133,50 @@ def test_wsd_is_hf_wsd(case):
     s = js.wsd(case["lr"], w, stable, d, end=floor, decay=kw.get("decay_type", "cosine"),
                start=floor)
     check(s, case)
+
+
+# ----------------------------------------------------------------- lengths as fractions of the run
+@pytest.mark.parametrize("make", [js.warmup_cosine, js.warmup_linear, js.warmup_polynomial])
+@pytest.mark.parametrize("fraction, total, steps", [
+    (0.05, 1000, 50),   # exact
+    (0.25, 10, 3),      # 2.5 rounds up
+    (0.07, 100, 8),     # 0.07 * 100 == 7.000000000000001 in float64: up, as in HF's TrainingArguments
+    (0.5, 3, 2),
+    (1e-9, 10, 1),      # any positive fraction is at least one step
+])
+def test_warmup_fraction_resolves_like_hf(make, fraction, total, steps):
+    s = make(1e-3, fraction, total)
+    assert repr(s) == f"{make.__name__}(peak=0.001, warmup_steps={fraction!r}, total_steps={total})"
+    assert js.parse(repr(s)) == s and js.from_config(s.to_config()) == s
+    assert s != make(1e-3, steps, total)  # what the user wrote is kept ...
+    t = jnp.arange(total + 2)
+    ref = np.minimum(np.arange(total + 2), steps) / steps * 1e-3  # ... and the warmup is int steps
+    got = np.asarray(s(t), np.float64)
+    np.testing.assert_allclose(got[:steps + 1], ref[:steps + 1], rtol=RTOL)
+    np.testing.assert_array_equal(got, np.asarray(make(1e-3, steps, total)(t)))
+
+
+def test_warmup_fraction_is_exact_at_the_boundary():
+    s = js.warmup_cosine(2.0, 0.1, 200, end=0.5)  # 20 warmup steps, then 180 of cosine
+    got = np.asarray(jax.jit(s)(jnp.asarray([19, 20, 21, 110, 200])), np.float64)
+    cos = 0.5 + 1.5 * 0.5 * (1 + np.cos(np.pi * np.asarray([0, 1, 90, 180]) / 180))
+    np.testing.assert_allclose(got, [2.0 * 19 / 20, *cos], rtol=RTOL)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (1.0, r"warmup_cosine: `warmup_steps` must be an int >= 0 \(steps\) or a float in \(0, 1\) "
+          r"\(a fraction of total_steps\), got 1\.0\."),
+    (0.0, r"`warmup_steps` must be an int >= 0 \(steps\) or a float in \(0, 1\).*got 0\.0\."),
+    (-0.5, r"got -0\.5\."),
+    (2.5, r"got 2\.5\."),
+])
+def test_warmup_fraction_out_of_range(bad, match):
+    with pytest.raises(ValueError, match=match):
+        js.warmup_cosine(1.0, bad, 100)
+
+
+def test_warmup_fraction_that_fills_the_run():
+    with pytest.raises(ValueError, match=r"warmup_linear: needs total_steps > warmup_steps \(total_steps "
+                                         r"counts the warmup\), got total_steps=100, warmup_steps=0\.995 "
+                                         r"\(math\.ceil\(0\.995 \* 100\) = 100 steps\)\."):
+        js.warmup_linear(1.0, 0.995, 100)

@@ -60,6 +60,8 @@ EXTRA = {
     "wsd_strings": js.wsd(1.0, 5, 5, 5, decay="1-sqrt", end=0.1),
     "plateau": js.plateau(js.warmup_cosine(1e-3, 10, 100), factor=0.5, patience=3,
                           min_lr=1e-6, threshold_mode="abs", cooldown=2),
+    "integer_ceil": js.integer(js.linear(1.0, 8.0, 70), rounding="ceil"),
+    "integer_of_ramp_ops": js.integer(2 * js.batch_ramp(4, 64, 100, increment=4) + 1),
     "plateau_float": js.plateau(0.1, mode="max", axis_name=("data", "model"), stop_patience=30,
                                 rel_margin="pytorch"),
 }
@@ -78,7 +80,7 @@ def _parts(x):
 
 
 CORE = ("jaxsched._curves", "jaxsched._join", "jaxsched._recipes", "jaxsched._schedule",
-        "jaxsched._plateau")
+        "jaxsched._plateau", "jaxsched._integer")
 
 
 def test_catalogue_has_every_constructor():
@@ -177,7 +179,7 @@ ERRORS = [
     ("cosine(1.0, 0.0, 0)", r"cosine: `steps` must be a positive int, got 0\.", "0)"[:1]),
     ("cosine(1.0, 0.0, steps=0)", r"`steps` must be a positive int", "steps=0"),
     ("cosine(1.0, 0.0, 1.5)", r"`steps` must be a positive int, got 1\.5", "1.5"),
-    ("cosine(1.0, 0.0, 10.0)", r"step counts are static ints: pass 10", "10.0"),
+    ("cosine(1.0, 0.0, 10.0)", r"step counts are static Python ints", "10.0"),
     ("cosine(-1, 0, 10)", r"`start` must be a finite number >= 0, got -1\.0", "-1"),
     ("cosine(1, 0, 10, foo=1)", r"cosine: unknown argument `foo`; cosine takes start, end, "
      r"steps, exponent", "foo=1"),

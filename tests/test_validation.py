@@ -18,7 +18,7 @@ CASES = [
     (lambda: js.cosine(1e-3, 0.0, 0), ValueError,
      r"cosine: `steps` must be a positive int, got 0\."),
     (lambda: js.cosine(1e-3, 0.0, 10.0), TypeError,
-     r"cosine: `steps` must be a positive int, got the float 10\.0; .*pass 10"),
+     r"cosine: `steps` must be a positive int, got the float 10\.0; step counts are static Python ints \(pass arguments by keyword"),
     (lambda: js.cosine(1e-3, 0.0, "10"), TypeError, r"cosine: `steps` must be a positive int, got '10'"),
     (lambda: js.cosine(1e-3, 0.0, True), TypeError, r"cosine: `steps` must be a positive int"),
     (lambda: js.cosine(-1e-3, 0.0, 10), ValueError,

@@ -19,7 +19,7 @@ SKIP = ["inject_hyperparams", "pickle", "no_retrace", "config_round_trip", "pytr
         "stateful", "finite_nonnegative"]
 MODULES = ["test_catalogue.py", "test_steps.py", "test_optax_parity.py", "test_join.py",
            "test_recipes.py", "test_pytorch.py",
-           "test_hf.py", "test_plateau.py", "test_finder.py"]
+           "test_hf.py", "test_plateau.py", "test_finder.py", "test_groups.py"]
 
 
 def test_value_tests_pass_under_x64():
