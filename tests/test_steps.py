@@ -77,6 +77,11 @@ def test_every_step_dtype_gives_the_int32_values(name, s):
         if d.startswith("float"):  # the same integers as floats: equal up to rounding
             np.testing.assert_allclose(np.asarray(out, np.float64), ref, rtol=2e-6,
                                        atol=1e-6 * np.abs(want).max(), err_msg=f"{name} {d}")
+        elif X64 and ("lambda" in repr(s) or "wrap(" in repr(s)):
+            # A user's function does its own arithmetic on the step: under x64, JAX divides
+            # an int32 step in float32 and an int64 step in float64.
+            np.testing.assert_allclose(np.asarray(out, np.float64), ref, rtol=1e-7,
+                                       err_msg=f"{name} {d}")
         else:
             np.testing.assert_array_equal(np.asarray(out, np.float64), ref, err_msg=f"{name} {d}")
 
