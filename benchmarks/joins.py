@@ -270,7 +270,7 @@ def _three_families(k: int, n: int) -> js.Schedule:
     for i, ln in enumerate(lens):
         a = 0.995**i
         pieces.append((js.linear(a, 0.5 * a, ln), js.constant(0.7 * a),
-                       js.exponential(a, 0.5, every=max(1, ln // 2)))[i % 3])
+                       js.exponential(a, 0.5, period=max(1, ln // 2)))[i % 3])
     return js.join(pieces, [int(b) for b in np.cumsum(lens)[:-1]])
 
 

@@ -72,12 +72,12 @@ def cases(n: int) -> list[Case]:
         optax.polynomial_schedule(1.0, 0.01, 2.0, s), poly)
 
     every = max(1, n // 10)
-    add("exponential", js.exponential(1.0, 0.5, every=every),
+    add("exponential", js.exponential(1.0, 0.5, period=every),
         optax.exponential_decay(1.0, every, 0.5),
         lambda t: jnp.exp(_f(t) * (math.log(0.5) / every)))
 
     add("exponential_staircase",
-        js.exponential(1.0, 0.5, every=every, staircase=True, end=0.01),
+        js.exponential(1.0, 0.5, period=every, staircase=True, end=0.01),
         optax.exponential_decay(1.0, every, 0.5, staircase=True, end_value=0.01),
         lambda t: jnp.maximum(jnp.exp2(-_f(t // every)), 0.01))
 

@@ -13,10 +13,10 @@ import jaxsched as js
 STEPS = 10_000
 SCHEDULES = [
     js.warmup_cosine(peak=3e-4, warmup_steps=500, total_steps=STEPS, end=3e-6),
-    js.wsd(3e-4, warmup_steps=500, stable_steps=7_500, decay_steps=2_000, decay="1-sqrt"),
+    js.wsd(3e-4, 10000, 500, 2_000, shape="1-sqrt"),
     js.one_cycle(peak=0.1, total_steps=STEPS),
     js.sgdr(1e-3, period=1_000, period_mult=2, end=1e-5),
-    js.cyclic(1e-4, 1e-3, step_size_up=1_000, mode="triangular2"),
+    js.cyclic(1e-4, 1e-3, up_steps=1_000, policy="triangular2"),
     js.inverse_sqrt(1e-3, warmup_steps=1_000),
 ]
 

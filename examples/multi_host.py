@@ -255,8 +255,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     agree = all(r["hosts_agree"] for r in history) and host_copies_agree((params, opt_state))
     say(f"\nparameters and optimizer state identical on all {hosts} hosts: {agree}")
     if args.out and host == 0 and history:
-        plot_run(args.out, np.asarray(jnp.stack(step_lrs)), np.asarray(jnp.stack(step_losses)),
-                 title=f"{hosts} processes: {lr}")
+        plot_run(args.out, {"learning_rate": np.asarray(jnp.stack(step_lrs))},
+                 np.asarray(jnp.stack(step_losses)), title=f"{hosts} processes: {lr}")
         say(f"wrote {args.out}")
     return {"history": history, "all_agree": agree, "hosts": hosts, "first_epoch": first + 1}
 

@@ -63,6 +63,12 @@ from ._spec import parse as parse
 
 __version__ = _metadata.version("jaxsched")
 
+# Public classes defined in private modules show under the name users import them by
+# (``jaxsched.ParseError`` in a traceback, not ``jaxsched._spec.ParseError``).
+for _cls in (ParseError, Schedule, StatefulSchedule, FinderResult, ParamGroups):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "FinderResult",
     "ParamGroups",

@@ -93,38 +93,30 @@ def cosine(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:
     return s * s
 
 
-def cosine_power(exponent: Any) -> tuple[Shape, Shape | None]:
-    """``g(r) = sin(pi r / 2) ** (2 exponent)`` and its complement.
-
-    ``1 - g = -expm1(exponent * log(sin(pi r / 2) ** 2))``, the log taken as
-    ``log1p(-sin(pi (1 - r) / 2) ** 2)`` while that is the more precise of the two.
-    """
-    if isinstance(exponent, float) and exponent == 1.0:
-        return cosine, None
-
-    def fall(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:
-        return cosine(left, done, steps) ** exponent
-
-    def rise(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:
-        u, s = cosine(done, left, steps), cosine(left, done, steps)
-        return -jnp.expm1(exponent * jnp.where(u < 0.5, jnp.log1p(-u), jnp.log(s)))
-
-    return fall, rise
-
-
-def polynomial(power: Any) -> tuple[Shape, Shape | None]:
-    """``g(r) = r ** power`` and its complement ``-expm1(power * log(r))`` (``log1p`` near 1)."""
+def _powered(base: Shape, power: Any) -> tuple[Shape, Shape | None]:
+    """``g(r) = base(r) ** power`` and its complement ``1 - g = -expm1(power * log(base))``,
+    the log taken as ``log1p(-(1 - base))`` while that is the more precise of the two."""
     if isinstance(power, float) and power == 1.0:
-        return linear, None
+        return base, None
 
     def fall(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:
-        return linear(left, done, steps) ** power
+        return base(left, done, steps) ** power
 
     def rise(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:
-        d, r = linear(done, left, steps), linear(left, done, steps)
+        d, r = base(done, left, steps), base(left, done, steps)  # 1 - base(r), base(r)
         return -jnp.expm1(power * jnp.where(d < 0.5, jnp.log1p(-d), jnp.log(r)))
 
     return fall, rise
+
+
+def cosine_power(exponent: Any) -> tuple[Shape, Shape | None]:
+    """``g(r) = sin(pi r / 2) ** (2 exponent)`` and its complement."""
+    return _powered(cosine, exponent)
+
+
+def polynomial(power: Any) -> tuple[Shape, Shape | None]:
+    """``g(r) = r ** power`` and its complement."""
+    return _powered(linear, power)
 
 
 def one_minus_sqrt(left: jax.Array, done: jax.Array, steps: Any) -> jax.Array:

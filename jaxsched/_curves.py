@@ -8,6 +8,7 @@ curve holds its end value after its ``steps``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -25,6 +26,9 @@ from ._steps import divide, fl, float_dtype, reached, since
 @schedule_class
 class constant(Schedule):
     """A constant learning rate: ``lr(t) = value``.
+
+    Args:
+      value: the learning rate at every step, a real number >= 0 (or a traced scalar).
 
     >>> import jaxsched as js
     >>> print(f"{js.constant(0.1)(1000):.2f}")
@@ -49,6 +53,12 @@ class linear(Schedule):
     Equals ``optax.linear_schedule(start, end, steps)``, computed without cancellation
     (see ``_anneal``): a decay as ``end + (start - end) * (steps - t) / steps``, exactly
     ``end`` from ``steps`` on.
+
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the value reached at ``steps`` and held from then on, >= 0 (may be traced);
+        ``end < start`` decays, ``end > start`` rises.
+      steps: the length of the course in steps, a positive int (static).
 
     >>> import jaxsched as js
     >>> print(f"{js.linear(0.0, 1.0, 10)(5):.2f}")
@@ -78,6 +88,15 @@ class cosine(Schedule):
     on. The floor ``end`` is required: pass ``end=0.0`` to decay to zero on purpose.
     ``exponent`` is a float hyperparameter like ``start`` (it may be traced, e.g. vmapped).
 
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the floor reached at ``steps`` and held from then on, >= 0 (may be traced);
+        required, pass ``0.0`` to decay to zero.
+      steps: the length of the decay in steps, a positive int (static).
+      exponent: the power the cosine factor ``(1 + cos(pi t / steps)) / 2`` is raised to,
+        a real number > 0 (may be traced); the default 1.0 is the plain cosine, larger
+        values decay faster early on (optax's ``exponent``).
+
     >>> import jaxsched as js
     >>> s = js.cosine(1.0, 0.0, 100)
     >>> print(f"{s(50):.6f} {s(100):.6f} {s(200):.6f}")
@@ -106,6 +125,13 @@ class polynomial(Schedule):
     fraction taken from exact integer differences (see ``_anneal``): exactly ``end``
     from ``steps`` on. ``power`` is a float hyperparameter (it may be traced).
 
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      end: the value reached at ``steps`` and held from then on, >= 0 (may be traced).
+      steps: the length of the decay in steps, a positive int (static).
+      power: the power of the remaining fraction ``1 - t / steps``, a real number > 0
+        (may be traced); the default 1.0 is a linear decay, 2.0 a quadratic one.
+
     >>> import jaxsched as js
     >>> print(f"{js.polynomial(1.0, 0.0, 10, power=2.0)(5):.4f}")
     0.2500
@@ -126,25 +152,36 @@ class polynomial(Schedule):
 
 @schedule_class
 class exponential(Schedule):
-    """Exponential decay (or growth): ``lr(t) = start * gamma ** (t / every)``.
+    """Exponential decay (or growth): ``lr(t) = start * gamma ** (t / period)``.
 
-    With ``staircase=True`` the exponent is ``floor(t / every)`` (decided in
+    With ``staircase=True`` the exponent is ``floor(t / period)`` (decided in
     integer arithmetic for integer steps). ``end``, if given, bounds the value:
     a floor when ``gamma < 1``, a ceiling when ``gamma > 1``.
-    Equals ``optax.exponential_decay(start, every, gamma, staircase=staircase, end_value=end)``.
+    Equals ``optax.exponential_decay(start, period, gamma, staircase=staircase, end_value=end)``.
+
+    Args:
+      start: the value at step 0, a real number >= 0 (may be traced).
+      gamma: the multiplier per ``period`` steps, a real number > 0 (may be traced):
+        < 1 decays, > 1 grows.
+      period: the steps over which the value is multiplied by ``gamma`` once, a
+        positive int (static); the default 1 multiplies every step.
+      staircase: if True, floor the exponent ``t / period`` so the value changes only
+        every ``period`` steps; the default False decays smoothly.
+      end: an optional bound, >= 0: a floor when ``gamma < 1``, a ceiling when
+        ``gamma > 1``; the default None is unbounded.
 
     >>> import jaxsched as js
-    >>> s = js.exponential(1.0, 0.5, every=10, staircase=True)
+    >>> s = js.exponential(1.0, 0.5, period=10, staircase=True)
     >>> print(f"{s(9):.3f} {s(10):.3f} {s(25):.3f}")
     1.000 0.500 0.250
     """
 
     start: Any = hyper(check.lr)
     gamma: Any = hyper(check.positive)
-    every: int = static(check.positive_int, default=1)
+    period: int = static(check.positive_int, default=1)
     staircase: bool = static(check.flag, default=False)
     end: Any = hyper(check.optional(check.lr), default=None)
-    _gather = ("start", "gamma", "every", "end")
+    _gather = ("start", "gamma", "period", "end")
 
     def _check(self) -> None:
         start, gamma, end = self.start, self.gamma, self.end
@@ -157,13 +194,13 @@ class exponential(Schedule):
                                  f"`end` is a ceiling and must be >= start={start!r}, got {end!r}.")
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        every, gamma = self.every, self.gamma
+        period, gamma = self.period, self.gamma
         if not self.staircase:
-            k = fl(t) / fl(every)
-        elif isinstance(every, int):
-            k, _ = divide(t, every)
+            k = fl(t) / fl(period)
+        elif isinstance(period, int):
+            k, _ = divide(t, period)
         else:  # gathered by a join: a column of step counts
-            k = t // every
+            k = t // period
         # exp(k log gamma) rather than gamma ** k: one transcendental instead of pow's two.
         log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
         value = self.start * jnp.exp(fl(k) * log_gamma)
@@ -184,6 +221,13 @@ class multistep(Schedule):
     cost does not grow with the number of milestones.
     Equals PyTorch's ``MultiStepLR`` (stepped once per update).
 
+    Args:
+      start: the value before the first milestone, a real number >= 0 (may be traced).
+      milestones: the steps where ``gamma`` is applied, strictly increasing ints >= 0
+        (static).
+      gamma: the multiplier at each milestone, a real number > 0 (may be traced);
+        default 0.1.
+
     >>> import jaxsched as js
     >>> s = js.multistep(1.0, [10, 20], gamma=0.1)
     >>> print(f"{s(9):.2f} {s(10):.2f} {s(20):.3f}")
@@ -191,7 +235,7 @@ class multistep(Schedule):
     """
 
     start: Any = hyper(check.lr)
-    milestones: tuple[int, ...] = static(check.sorted_ints())
+    milestones: Sequence[int] = static(check.sorted_ints())
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _horizon(self) -> None:
@@ -215,14 +259,20 @@ class piecewise_constant(Schedule):
     Needs ``len(values) == len(boundaries) + 1``. One ``searchsorted`` and one
     gather, whatever the number of pieces.
 
+    Args:
+      values: the value of each piece, a list of real numbers >= 0 (each may be
+        traced), one more than ``boundaries``.
+      boundaries: the steps where the next piece takes over, strictly increasing ints
+        >= 0 (static).
+
     >>> import jaxsched as js
     >>> s = js.piecewise_constant([1.0, 0.5, 0.1], [100, 200])
     >>> print(f"{s(99):.1f} {s(100):.1f} {s(250):.1f}")
     1.0 0.5 0.1
     """
 
-    values: tuple[Any, ...] = hyper(check.lrs)
-    boundaries: tuple[int, ...] = static(check.sorted_ints())
+    values: Sequence[Any] = hyper(check.lrs)
+    boundaries: Sequence[int] = static(check.sorted_ints())
 
     def _check(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:
@@ -241,10 +291,18 @@ class interpolate(Schedule):
     """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
 
     Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
-    ``kind='linear'``: ``v0 + (v1 - v0) * p``;
-    ``kind='cosine'``: ``v1 + (v0 - v1) * (1 + cos(pi * p)) / 2``.
+    ``lr(t) = v0 + (v1 - v0) * p`` (``shape='linear'``) or
+    ``lr(t) = v1 + (v0 - v1) * (1 + cos(pi * p)) / 2`` (``shape='cosine'``); the first
+    knot's value before it and the last knot's value from the last knot on.
     Knot steps are static, strictly increasing ints and the values are plain
     numbers (scale the whole curve by a traced factor to sweep it).
+
+    Args:
+      knots: ``(step, value)`` pairs, at least 2, with strictly increasing int steps
+        >= 0 and plain-number values >= 0 (static); the value is held before the first
+        and after the last knot.
+      shape: how each segment blends its two knots: ``'linear'`` (the default) or
+        ``'cosine'`` (a half cosine, flat at both knots).
 
     >>> import jaxsched as js
     >>> s = js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)])
@@ -252,8 +310,8 @@ class interpolate(Schedule):
     0.50 0.50 0.00
     """
 
-    knots: tuple[tuple[int, float], ...] = static()
-    kind: str = static(check.one_of("linear", "cosine"), default="linear")
+    knots: Sequence[tuple[int, float]] = static()
+    shape: str = static(check.one_of("linear", "cosine"), default="linear")
 
     def _check(self) -> None:
         fn = "interpolate"
@@ -277,7 +335,7 @@ class interpolate(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         steps = tuple(k[0] for k in self.knots)
         values = tuple(k[1] for k in self.knots)
-        blend = shape.cosine if self.kind == "cosine" else shape.linear
+        blend = shape.cosine if self.shape == "cosine" else shape.linear
         if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
             blends = [anneal(v0, v1, since(t, s0), s1 - s0, blend)
                       for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
@@ -308,6 +366,13 @@ class inverse_sqrt(Schedule):
     ``peak * sqrt(warmup_steps / t)``. Equals Hugging Face's
     ``get_inverse_sqrt_schedule`` with the same ``timescale``.
 
+    Args:
+      peak: the value at the end of the warmup, a real number >= 0 (may be traced).
+      warmup_steps: the warmup's length in steps, an int >= 0 (static); 0 means no
+        warmup (then ``timescale`` is required).
+      timescale: the decay's scale in steps, a positive int (static): the LR halves
+        after ``3 * timescale`` steps of decay; the default None uses ``warmup_steps``.
+
     >>> import jaxsched as js
     >>> s = js.inverse_sqrt(1.0, warmup_steps=100)
     >>> print(f"{s(50):.3f} {s(100):.3f} {s(400):.3f}")
@@ -335,44 +400,54 @@ class inverse_sqrt(Schedule):
 
 @schedule_class
 class cyclic(Schedule):
-    """Cyclical learning rate between ``low`` and ``high`` (Smith, 2017).
+    """Cyclical learning rate between ``start`` and ``peak`` (Smith, 2017).
 
-    A cycle is ``step_size_up`` steps rising from ``low`` to ``high`` then
-    ``step_size_down`` (default: ``step_size_up``) falling back. With cycle index
+    A cycle is ``up_steps`` steps rising from ``start`` to ``peak`` then
+    ``down_steps`` (default: ``up_steps``) falling back. With cycle index
     ``c = t // (up + down)`` and position ``x = t - c * (up + down)``:
-    ``lr(t) = low + (high - low) * h(x) * s``, ``h = x / up`` while ``x <= up``
-    else ``(up + down - x) / down``, and ``s`` is 1 (``'triangular'``),
+    ``lr(t) = start + (peak - start) * h(x) * s``, ``h = x / up`` while ``x <= up``
+    else ``(up + down - x) / down``, and ``s`` is 1 (``policy='triangular'``),
     ``0.5 ** c`` (``'triangular2'``) or ``gamma ** t`` (``'exp_range'``).
     Equals PyTorch's ``CyclicLR`` (``scale_mode`` as PyTorch picks for each mode).
 
+    Args:
+      start: the value at the bottom of each cycle (step 0).
+      peak: the value at the top of each cycle.
+      up_steps: the length of the rise, a positive int.
+      down_steps: the length of the fall (default: ``up_steps``).
+      policy: how the height changes from cycle to cycle: ``'triangular'`` (it
+        does not), ``'triangular2'`` (halved every cycle) or ``'exp_range'``
+        (times ``gamma ** t``).
+      gamma: the per-step multiplier of ``'exp_range'``, > 0.
+
     >>> import jaxsched as js
-    >>> s = js.cyclic(0.1, 1.0, step_size_up=10)
+    >>> s = js.cyclic(0.1, 1.0, up_steps=10)
     >>> print(f"{s(0):.2f} {s(5):.2f} {s(10):.2f} {s(15):.2f} {s(20):.2f}")
     0.10 0.55 1.00 0.55 0.10
     """
 
     _long_rise = True
-    low: Any = hyper(check.lr)
-    high: Any = hyper(check.lr)
-    step_size_up: int = static(check.positive_int)
-    step_size_down: int | None = static(check.optional(check.positive_int), default=None)
-    mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
-                       default="triangular")
+    start: Any = hyper(check.lr)
+    peak: Any = hyper(check.lr)
+    up_steps: int = static(check.positive_int)
+    down_steps: int | None = static(check.optional(check.positive_int), default=None)
+    policy: str = static(check.one_of("triangular", "triangular2", "exp_range"),
+                         default="triangular")
     gamma: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
-        up = self.step_size_up
-        down = self.step_size_down if self.step_size_down is not None else up
+        up = self.up_steps
+        down = self.down_steps if self.down_steps is not None else up
         total = up + down
         c, x = divide(t, total)
         h = jnp.where(x <= up, fl(x) / up, fl(total - x) / down)
-        if self.mode == "triangular2":
+        if self.policy == "triangular2":
             h = h * 0.5 ** fl(c)
-        elif self.mode == "exp_range":
+        elif self.policy == "exp_range":
             gamma = self.gamma
             log_gamma = math.log(gamma) if isinstance(gamma, float) else jnp.log(gamma)
             h = h * jnp.exp(fl(t) * log_gamma)  # gamma ** t drifts in float32 as t grows
-        return self.low + (self.high - self.low) * h
+        return self.start + (self.peak - self.start) * h
 
 
 @schedule_class

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -124,14 +125,20 @@ class join(Schedule):
     one family are evaluated once with gathered parameters, so a join of 1024
     cosines costs about what one cosine costs.
 
+    Args:
+      schedules: the pieces in time order, at least one: schedules, jnp-traceable
+        functions of the step (wrapped) or numbers (made constant).
+      boundaries: the steps where the next piece takes over, strictly increasing ints
+        >= 1 (static), ``len(schedules) - 1`` of them.
+
     >>> import jaxsched as js
     >>> s = js.join([js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 90)], [10])
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(55):.2f}")
     0.50 1.00 0.50
     """
 
-    schedules: tuple[Schedule, ...] = hyper(schedule_list)
-    boundaries: tuple[int, ...] = static(check.sorted_ints(1))
+    schedules: Sequence[Any] = hyper(schedule_list)
+    boundaries: Sequence[int] = static(check.sorted_ints(1))
 
     def _check(self) -> None:
         if len(self.boundaries) != len(self.schedules) - 1:
@@ -211,15 +218,30 @@ def _cycle_starts(period: int, mult: int, limit: int) -> tuple[int, ...]:
 @schedule_class
 class repeat(Schedule):
     """Restarts: ``schedule`` played over and over, cycle ``i`` lasting
-    ``period * period_mult ** i`` steps and scaled by ``decay ** i``.
+    ``period * period_mult ** i`` steps and scaled by ``cycle_decay ** i``.
 
     With ``period_mult > 1`` cycle ``i`` plays ``schedule`` stretched in time by
     ``period_mult ** i`` (local step divided by it), so a cosine over ``period``
     steps spans the whole longer cycle, as in SGDR / ``CosineAnnealingWarmRestarts``.
     Cycle boundaries are decided in integer arithmetic.
 
+    With ``p = period``, ``m = period_mult`` and cycle ``i`` starting at step
+    ``S_i = p * (1 + m + ... + m ** (i - 1))`` (``S_0 = 0``):
+    ``lr(t) = cycle_decay ** i * schedule((t - S_i) / m ** i)`` for
+    ``S_i <= t < S_i + p * m ** i`` (with ``m = 1``: ``i = t // p`` and
+    ``schedule(t % p)``, in integers).
+
+    Args:
+      schedule: the schedule played in each cycle, seeing the step within the cycle
+        (a schedule, a jnp-traceable function of the step or a number).
+      period: the first cycle's length in steps, a positive int (static).
+      period_mult: how many times longer each cycle is than the one before, an int
+        >= 1 (static); the default 1 keeps every cycle ``period`` long.
+      cycle_decay: the multiplier of each cycle's height (cycle ``i`` is scaled by
+        ``cycle_decay ** i``), a real number > 0 (may be traced); default 1.0.
+
     >>> import jaxsched as js
-    >>> s = js.repeat(js.linear(1.0, 0.0, 10), period=10, period_mult=2, decay=0.5)
+    >>> s = js.repeat(js.linear(1.0, 0.0, 10), period=10, period_mult=2, cycle_decay=0.5)
     >>> print(f"{s(5):.2f} {s(10):.2f} {s(20):.2f} {s(30):.2f}")
     0.50 0.50 0.25 0.25
     """
@@ -227,7 +249,7 @@ class repeat(Schedule):
     schedule: Schedule = hyper(schedule_field)
     period: int = static(check.positive_int)
     period_mult: int = static(check.positive_int, default=1)
-    decay: Any = hyper(check.positive, default=1.0)
+    cycle_decay: Any = hyper(check.positive, default=1.0)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         p, m = self.period, self.period_mult
@@ -241,9 +263,9 @@ class repeat(Schedule):
             local = t - start_tab[i]
             inner = fl(local) / fl(m) ** fl(i)
         value = self.schedule._eval(inner)
-        if isinstance(self.decay, float) and self.decay == 1.0:
+        if isinstance(self.cycle_decay, float) and self.cycle_decay == 1.0:
             return value
-        return value * self.decay ** fl(i)
+        return value * self.cycle_decay ** fl(i)
 
 
 # ----------------------------------------------------------------- warmup, clip, per_epoch
@@ -254,6 +276,12 @@ class warmup(Schedule):
     ``lr(t) = start + (schedule(0) - start) * t / steps`` for ``t < steps``, else
     ``schedule(t - steps)``: the wrapped schedule starts at its own step 0 when
     the warmup ends.
+
+    Args:
+      schedule: the schedule that follows the warmup, starting at its own step 0 when
+        the warmup ends (a schedule, a jnp-traceable function of the step or a number).
+      steps: the warmup's length in steps, a positive int (static).
+      start: the warmup's first value, a real number >= 0 (may be traced); default 0.0.
 
     >>> import jaxsched as js
     >>> s = js.warmup(js.cosine(1.0, 0.0, 100), steps=10)
@@ -283,6 +311,15 @@ class warmup(Schedule):
 @schedule_class
 class clip(Schedule):
     """``schedule`` clipped to ``[min, max]`` (either bound may be None).
+
+    ``lr(t) = minimum(maximum(schedule(t), min), max)``, a bound that is None left out.
+
+    Args:
+      schedule: the schedule to clip (a schedule, a jnp-traceable function of the step
+        or a number).
+      min: the lower bound, a real number >= 0 (may be traced), or None for none.
+      max: the upper bound, a real number >= ``min`` (may be traced), or None for none;
+        give at least one of the two.
 
     >>> import jaxsched as js
     >>> s = js.clip(js.linear(1.0, 0.0, 10), min=0.2)
@@ -315,10 +352,15 @@ class clip(Schedule):
 class per_epoch(Schedule):
     """Drives an epoch-indexed schedule with the step count.
 
-    ``lr(t) = schedule(t // steps_per_epoch)`` (``staircase=True``, the value
-    changes only at epoch boundaries, like a PyTorch scheduler stepped once per
-    epoch) or ``schedule(t / steps_per_epoch)`` (fractional epochs). The optimizer
-    passes the step, so stepping per batch instead of per epoch cannot happen.
+    ``lr(t) = schedule(t // steps_per_epoch)``: the value changes only at epoch
+    boundaries, like a PyTorch scheduler stepped once per epoch; with
+    ``fractional=True``, ``schedule(t / steps_per_epoch)`` (fractional epochs). The
+    optimizer passes the step, so stepping per batch instead of per epoch cannot happen.
+
+    Args:
+      schedule: an epoch-indexed schedule (e.g. ``pt.StepLR(0.1, step_size=30)``).
+      steps_per_epoch: optimizer updates per epoch, a positive int.
+      fractional: pass fractional epochs instead of whole ones.
 
     >>> import jaxsched as js
     >>> s = js.per_epoch(js.multistep(1.0, [2], gamma=0.1), steps_per_epoch=100)
@@ -328,7 +370,7 @@ class per_epoch(Schedule):
 
     schedule: Schedule = hyper(schedule_field)
     steps_per_epoch: int = static(check.positive_int)
-    staircase: bool = static(check.flag, default=True)
+    fractional: bool = static(check.flag, default=False)
 
     def _horizon(self) -> int | float | None:
         h = self.schedule._horizon()
@@ -339,7 +381,7 @@ class per_epoch(Schedule):
 
     def _eval(self, t: jax.Array) -> jax.Array:
         n = self.steps_per_epoch
-        if self.staircase:
+        if not self.fractional:
             epoch, _ = divide(t, n)
         else:
             epoch = fl(t) / fl(n)

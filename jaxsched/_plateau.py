@@ -1,7 +1,7 @@
 """Reduce-on-plateau carried in the optimizer state.
 
 ``plateau`` is a stateful schedule for ``optax.inject_hyperparams``: the
-learning rate is ``base(count) * scale`` and ``scale`` drops by ``factor`` when
+learning rate is ``schedule(count) * scale`` and ``scale`` drops by ``factor`` when
 a monitored metric stops improving. ``reduce_on_plateau`` is the same logic as
 a gradient transformation that scales the updates. Both keep their state in
 the optimizer state (a ``NamedTuple`` of two small arrays), so it is jitted,
@@ -194,7 +194,7 @@ class plateau(StatefulSchedule):
     """A learning rate that drops by ``factor`` when a metric stops improving.
 
     A stateful schedule for ``optax.inject_hyperparams``. The learning rate of
-    update ``t`` is ``max(base(t) * scale, min(min_lr, base(t)))``: ``base`` is
+    update ``t`` is ``lr(t) = max(s(t) * scale, min(min_lr, s(t)))``: ``s`` is ``schedule``,
     any schedule (warmup, cosine, ...) or a float, and ``scale`` starts at 1. An
     evaluation with metric ``m`` (``mode='min'``) is an improvement when
     ``m < best - threshold * |best|`` (``threshold_mode='rel'``) or
@@ -225,11 +225,11 @@ class plateau(StatefulSchedule):
     The state (``PlateauState``) holds the counters and the decision rules as
     two small arrays, so ``report`` works from the state alone, and a
     checkpoint of ``opt_state`` restores the plateau exactly, rules included
-    (as PyTorch's ``state_dict`` does); ``base``, ``every`` and ``axis_name``
+    (as PyTorch's ``state_dict`` does); ``schedule``, ``every`` and ``axis_name``
     are read from this object.
 
     Args:
-      base: the learning rate before reductions: a schedule or a float.
+      schedule: the learning rate before reductions: a schedule or a float.
       mode: ``'min'`` (loss) or ``'max'`` (accuracy).
       factor: multiplier of each reduction, in (0, 1).
       patience: evaluations without improvement tolerated; the next one reduces.
@@ -271,7 +271,7 @@ class plateau(StatefulSchedule):
     0.0500
     """
 
-    base: Any = hyper()
+    schedule: Any = hyper()
     mode: str = static(default="min", kw_only=True)
     factor: Any = hyper(default=0.1, kw_only=True)
     patience: int = static(default=10, kw_only=True)
@@ -288,12 +288,13 @@ class plateau(StatefulSchedule):
 
     def __post_init__(self) -> None:
         fn = "plateau"
-        base = self.base
+        base = self.schedule
         if isinstance(base, plateau):
-            raise TypeError("plateau: `base` is already a plateau; nest schedules, not plateaus.")
-        base = as_schedule(base, fn, "base", numbers="keep")
-        object.__setattr__(self, "base", base if isinstance(base, Schedule)
-                           else check.lr(fn, "base", base))
+            raise TypeError("plateau: `schedule` is already a plateau; nest schedules, not "
+                            "plateaus.")
+        base = as_schedule(base, fn, "schedule", numbers="keep")
+        object.__setattr__(self, "schedule", base if isinstance(base, Schedule)
+                           else check.lr(fn, "schedule", base))
         checked = check_rules(
             fn, mode=self.mode, factor=self.factor, patience=self.patience,
             threshold=self.threshold, threshold_mode=self.threshold_mode,
@@ -336,15 +337,15 @@ class plateau(StatefulSchedule):
         return _lr(_unpack(state))
 
     def _base(self, count: jax.Array) -> jax.Array:
-        if isinstance(self.base, Schedule):
-            return self.base(count).astype(float_dtype())
-        return jnp.asarray(self.base, float_dtype())
+        if isinstance(self.schedule, Schedule):
+            return self.schedule(count).astype(float_dtype())
+        return jnp.asarray(self.schedule, float_dtype())
 
     def _preview(self) -> tuple[Schedule, str]:
         """What can be shown before training: the base schedule, and why only it."""
-        base = self.base if isinstance(self.base, Schedule) else as_schedule(
-            self.base, "plateau", "base")
-        return base, ("a plateau's reductions depend on the metric: shown is its base "
+        base = self.schedule if isinstance(self.schedule, Schedule) else as_schedule(
+            self.schedule, "plateau", "schedule")
+        return base, ("a plateau's reductions depend on the metric: shown is its "
                       "schedule, the LR before any reduction")
 
 
@@ -354,7 +355,7 @@ def from_rules(base: Any, rules: dict[str, Any]) -> plateau:
     constructor (``reduce_on_plateau``, ``pt.ReduceLROnPlateau``): each argument is
     validated once, and its message names the function the user called."""
     fields = {f.name: f.default for f in dataclasses.fields(plateau)}
-    fields.update(rules, base=base)
+    fields.update(rules, schedule=base)
     obj = object.__new__(plateau)
     for name, value in fields.items():
         object.__setattr__(obj, name, value)
@@ -385,6 +386,29 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
     ``value=`` of update ``t`` applies from update ``t + 1`` on, exactly as with
     ``js.plateau`` inside ``inject_hyperparams``. ``value=`` is optional (feed
     the metric with ``js.report`` instead).
+
+    Args:
+      mode: ``'min'`` (the metric is a loss, the default) or ``'max'`` (an accuracy).
+      factor: the multiplier of the scale at each reduction, a real number in (0, 1);
+        default 0.1.
+      patience: evaluations without improvement tolerated, an int >= 0; the next one
+        reduces; default 10.
+      threshold: the improvement margin, a real number >= 0 (relative or absolute,
+        see ``threshold_mode``); default 1e-4.
+      threshold_mode: ``'rel'`` (the margin is ``threshold * |best|``, the default)
+        or ``'abs'`` (the margin is ``threshold``).
+      cooldown: evaluations ignored after a reduction, an int >= 0; default 0.
+      min_scale: the floor of the scale, a real number >= 0; default 0.0.
+      eps: reductions that change the scale by ``eps`` or less are skipped, a real
+        number >= 0; default 1e-8.
+      every: metrics passed as ``value=`` averaged per decision, a positive int;
+        default 1.
+      axis_name: a mapped axis (``pmap``/``shard_map``) the ``value=`` metric is
+        averaged over, or None (the default).
+      stop_patience: evaluations without improvement after which
+        ``js.should_stop(opt_state)`` is true, an int >= 0, or None (never).
+      rel_margin: ``'abs_best'`` (margin ``threshold * |best|``, the default) or
+        ``'pytorch'`` (PyTorch's ``best * (1 -/+ threshold)``).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a

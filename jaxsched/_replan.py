@@ -35,7 +35,7 @@ def _old(fn: str, name: str, value: Any) -> Schedule:
     if hasattr(value, "init") and hasattr(value, "update") and callable(value):
         raise TypeError(f"{fn}: `{name}` is a stateful schedule (a plateau): its LR depends on "
                         f"the metrics it was fed, so re-plan its base instead, e.g. "
-                        f"js.plateau({fn}(p.base, ...), ...) with the same plateau settings.")
+                        f"js.plateau({fn}(p.schedule, ...), ...) with the same plateau settings.")
     return as_schedule(value, fn, name)
 
 

@@ -528,7 +528,7 @@ def schedule_list(fn: str, name: str, values: Any) -> tuple[Schedule, ...]:
 
 @schedule_class
 class wrap(Schedule):
-    """Turns a jnp-traceable function of the step into a Schedule.
+    """Turns a jnp-traceable function of the step into a Schedule: ``lr(t) = fn(t)``.
 
     Use it to pass optax schedules or lambdas wherever jaxsched expects a
     schedule (``join``, ``repeat``, ``warmup``, ``clip`` and the operators wrap
@@ -553,7 +553,7 @@ class wrap(Schedule):
     0.500
     """
 
-    fn: Callable[[jax.Array], jax.Array] = static()
+    fn: Callable[..., Any] = static()
     name: str | None = static(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -270,7 +270,7 @@ class _Reader:
         try:
             return cls(left, right)
         except Exception as e:  # noqa: BLE001 - reported with its position
-            raise self.error(_first_line(e), node) from e
+            raise self.error(_first_line(e), node) from None
 
     def _constructor_name(self, func: ast.AST) -> str | None:
         if isinstance(func, ast.Name):
@@ -310,7 +310,7 @@ class _Reader:
         try:
             return cls(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - every failure becomes a ParseError
-            raise self.error(_first_line(e), self._culprit(e, where, node)) from e
+            raise self.error(_first_line(e), self._culprit(e, where, node)) from None
 
     def _bind(self, name: str, cls: type, node: ast.Call, args: list, kwargs: dict) -> dict:
         """Checks the arguments against the signature; returns {parameter: its node}."""

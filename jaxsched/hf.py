@@ -118,7 +118,11 @@ def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
         # even, so |span - k| (no unsigned wrap-around past the end).
         c = const(k, span)
         return jnp.sin(fl(jnp.where(k <= c, c - k, k - c)) * (math.pi / 2 / span)) ** 2
-    return 0.5 * (1.0 + jnp.cos(math.pi * num_cycles * 2.0 * (fl(k) / span)))
+    # A traced or irregular num_cycles: the phase num_cycles * k / span has period 1, so reduce
+    # num_cycles * k modulo span first (cos never sees a large argument), then take
+    # (1 + cos(2 pi x)) / 2 = sin(pi (span - 2 r) / (2 span)) ** 2, which does not cancel near 0.
+    r = jnp.remainder(num_cycles * fl(k), span)
+    return jnp.sin(math.pi * (span - 2.0 * r) / (2 * span)) ** 2
 
 
 def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Array:
@@ -128,7 +132,11 @@ def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Arra
 # --------------------------------------------------------------------- constant, linear
 @schedule_class
 class get_constant_schedule(Recipe):  # noqa: N801 - transformers' name
-    """The constant ``lr``: ``js.constant(lr)``.
+    """The constant ``lr``: ``lr(t) = lr``, ``js.constant(lr)``.
+
+    Args:
+      lr: the optimizer's learning rate, the value at every step, a real number >= 0
+        (may be traced).
 
     >>> from jaxsched import hf
     >>> print(f"{hf.get_constant_schedule(0.1)(1000):.2f}")
@@ -147,6 +155,11 @@ class get_constant_schedule_with_warmup(Recipe):  # noqa: N801
 
     ``lr(t) = lr * t / max(1, num_warmup_steps)`` for ``t < num_warmup_steps``,
     then ``lr``: ``js.warmup_constant(lr, num_warmup_steps)``.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
 
     >>> from jaxsched import hf
     >>> s = hf.get_constant_schedule_with_warmup(0.1, num_warmup_steps=10)
@@ -170,6 +183,13 @@ class get_linear_schedule_with_warmup(Recipe):  # noqa: N801
     ``n = num_training_steps``): ``js.warmup_linear(lr, w, n)``, 0 after ``n``.
     HF's quirk, reproduced: with ``w >= n`` the warmup runs to its end and the
     LR then drops to 0.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, a
+        positive int.
 
     >>> from jaxsched import hf
     >>> s = hf.get_linear_schedule_with_warmup(0.1, num_warmup_steps=10, num_training_steps=110)
@@ -199,6 +219,15 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     ``js.warmup_cosine(lr, w, n)`` up to ``n``; HF does not clamp ``p``, so past
     ``num_training_steps`` the LR rises again (the cosine goes on), and that is
     reproduced. Decay to a floor with ``get_cosine_with_min_lr_schedule_with_warmup``.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, a
+        positive int.
+      num_cycles: the number of cosine waves after the warmup, a real number >= 0;
+        the default 0.5 is a half wave from ``lr`` down to 0.
 
     >>> from jaxsched import hf
     >>> s = hf.get_cosine_schedule_with_warmup(0.1, num_warmup_steps=10, num_training_steps=110)
@@ -230,6 +259,15 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     while ``p < 1``, then 0. The core equivalent (for an integer ``num_cycles``
     dividing ``n - w``) is ``js.warmup(js.repeat(js.cosine(lr, 0.0, k), k), w)``
     with ``k = (n - w) // num_cycles``, until ``n``.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, a
+        positive int.
+      num_cycles: the number of decays from ``lr`` to 0 after the warmup, each
+        restarting at ``lr``, a real number >= 0; default 1.0.
 
     >>> from jaxsched import hf
     >>> s = hf.get_cosine_with_hard_restarts_schedule_with_warmup(
@@ -317,6 +355,17 @@ class get_cosine_with_min_lr_schedule_with_warmup(_CosineToFloor):  # noqa: N801
     to ``n``; HF does not clamp ``p``, so past the end the LR rises again
     (reproduced). Give exactly one of ``min_lr`` and ``min_lr_rate``.
 
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, a
+        positive int.
+      num_cycles: the number of cosine waves after the warmup, a real number >= 0;
+        the default 0.5 is a half wave from ``lr`` down to the floor.
+      min_lr: the floor, a real number in [0, lr]; give it or ``min_lr_rate``.
+      min_lr_rate: the floor as a fraction of ``lr``, in [0, 1]; give it or ``min_lr``.
+
     >>> from jaxsched import hf
     >>> s = hf.get_cosine_with_min_lr_schedule_with_warmup(
     ...     0.1, num_warmup_steps=10, num_training_steps=110, min_lr=0.01)
@@ -330,11 +379,24 @@ class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_CosineToFloor):  # no
     """``get_cosine_with_min_lr_schedule_with_warmup`` with HF's shifted steps and a
     warmup start.
 
-    For ``t < w``: ``lr * (t + 1) / max(1, w)`` or, with ``warmup_lr_rate=q``,
+    For ``t < w``: ``lr(t) = lr * (t + 1) / max(1, w)`` or, with ``warmup_lr_rate=q``,
     ``lr * (q + (1 - q) * t / max(1, w - 1))``; then ``lr * max(0, c * (1 - r) + r)``
     with ``c = 0.5 * (1 + cos(pi * num_cycles * 2 * p))``,
     ``p = (t - w + 1) / max(1, n - w)`` (unclamped: the LR rises again past the
     end, as in HF).
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, a
+        positive int.
+      num_cycles: the number of cosine waves after the warmup, a real number >= 0;
+        the default 0.5 is a half wave from ``lr`` down to the floor.
+      min_lr: the floor, a real number in [0, lr]; give it or ``min_lr_rate``.
+      min_lr_rate: the floor as a fraction of ``lr``, in [0, 1]; give it or ``min_lr``.
+      warmup_lr_rate: the warmup's first value as a fraction of ``lr``, in [0, 1], or
+        None (the default: the warmup starts at ``lr / num_warmup_steps``).
 
     >>> from jaxsched import hf
     >>> s = hf.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
@@ -363,6 +425,17 @@ class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
     warmup: ``js.warmup_polynomial(lr, w, n, end=lr_end, power=power)``. As in HF,
     ``lr_end`` must be below ``lr``; ``num_training_steps`` must exceed
     ``num_warmup_steps`` (HF divides by zero otherwise) and ``power`` be > 0.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, warmup included, an int >
+        ``num_warmup_steps``.
+      lr_end: the value reached at ``num_training_steps`` and held, a real number >= 0
+        below ``lr``; default 1e-7.
+      power: the power of the decay's remaining fraction, a real number > 0; default
+        1.0 (linear).
 
     >>> from jaxsched import hf
     >>> s = hf.get_polynomial_decay_schedule_with_warmup(
@@ -404,6 +477,13 @@ class get_inverse_sqrt_schedule(Recipe):  # noqa: N801
     ``num_warmup_steps``, or 10,000 when that is 0 (HF's default):
     ``js.inverse_sqrt(lr, w, timescale)``.
 
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the linear warmup's length in steps, an int >= 0.
+      timescale: the decay's scale in steps, a positive int, or None (the default):
+        ``num_warmup_steps``, or 10,000 when that is 0.
+
     >>> from jaxsched import hf
     >>> s = hf.get_inverse_sqrt_schedule(0.1, num_warmup_steps=100)
     >>> print(f"{s(50):.3f} {s(100):.3f} {s(400):.3f}")
@@ -437,14 +517,33 @@ class get_wsd_schedule(Recipe):  # noqa: N801
       (``'cosine'``) or ``1 - sqrt(p)`` (``'1-sqrt'``);
     * after: ``r``.
 
-    The LR is ``lr * f``. With a linear warmup and ``num_cycles=0.5`` this is
-    ``js.wsd(lr, w, s, d, end=r * lr, start=r * lr, decay=decay_type)``. HF's
+    The LR is ``lr(t) = lr * f``. With a linear warmup and ``num_cycles=0.5`` this is
+    ``js.wsd(lr, total_steps=w + s + d, warmup_steps=w, decay_steps=d, start=r * lr,
+    end=r * lr, shape=decay_type)``. HF's
     quirks, reproduced: the warmup starts from ``r * lr``, not 0; ``num_cycles=1``
     climbs back to ``lr`` and then drops to the floor. If both
     ``num_training_steps`` and ``num_stable_steps`` are given, HF uses
     ``num_stable_steps`` and warns; so does this. A stable phase that would be
     negative (``num_training_steps < num_warmup_steps + num_decay_steps``),
     where HF silently starts the decay midway, is rejected.
+
+    Args:
+      lr: the optimizer's learning rate (the peak), a real number >= 0 (may be traced);
+        pass the number, not the optimizer.
+      num_warmup_steps: the warmup's length in steps, an int >= 0.
+      num_decay_steps: the final decay's length in steps, an int >= 0.
+      num_training_steps: the whole run's length in steps, an int >=
+        ``num_warmup_steps + num_decay_steps``, or None; give it or ``num_stable_steps``.
+      num_stable_steps: the stable phase's length in steps, an int >= 0, or None (the
+        default: the rest of ``num_training_steps``); it wins if both are given.
+      warmup_type: the warmup's shape: ``'linear'`` (the default), ``'cosine'`` or
+        ``'1-sqrt'``.
+      decay_type: the decay's shape: ``'cosine'`` (the default), ``'linear'`` or
+        ``'1-sqrt'``.
+      min_lr_ratio: the floor as a fraction of ``lr`` (where the warmup starts and the
+        decay ends), in [0, 1]; default 0.0.
+      num_cycles: the cosine decay's number of waves, a real number >= 0; the default
+        0.5 is a half wave.
 
     >>> from jaxsched import hf
     >>> s = hf.get_wsd_schedule(0.1, num_warmup_steps=10, num_decay_steps=20,

@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -196,12 +196,18 @@ class StepLR(_Torch):
     """Multiplies the LR by ``gamma`` every ``step_size`` steps.
 
     ``lr(t) = lr * gamma ** (t // step_size)``: ``js.exponential(lr, gamma,
-    every=step_size, staircase=True)``.
+    period=step_size, staircase=True)``.
 
     Differences from PyTorch, all in validation: ``step_size`` must be a
     positive int (PyTorch fails with ``ZeroDivisionError`` at the first step for
     0 and behaves like ``abs(step_size)`` for negative values), and ``gamma``
     must be > 0 (PyTorch takes 0 or a negative gamma, giving zero or negative LRs).
+
+    Args:
+      lr: the optimizer's learning rate (PyTorch's initial ``lr``), a real number >= 0
+        (may be traced); pass the number, not the optimizer.
+      step_size: the steps between two multiplications by ``gamma``, a positive int.
+      gamma: the multiplier every ``step_size`` steps, a real number > 0; default 0.1.
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.StepLR(0.1, step_size=30)
@@ -216,7 +222,7 @@ class StepLR(_Torch):
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
-        return exponential(self.lr, self.gamma, every=self.step_size, staircase=True)
+        return exponential(self.lr, self.gamma, period=self.step_size, staircase=True)
 
     def _torch_step(self, x: jax.Array, e: jax.Array) -> jax.Array:
         return jnp.where(e % self.step_size == 0, x * self.gamma, x)
@@ -237,6 +243,12 @@ class MultiStepLR(_Torch):
     Negative milestones, which PyTorch silently ignores, are rejected, and so is
     ``gamma <= 0``.
 
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      milestones: the steps where ``gamma`` is applied, ints >= 0 in any order; a
+        repeated milestone applies ``gamma`` once per repetition.
+      gamma: the multiplier at each milestone, a real number > 0; default 0.1.
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.MultiStepLR(0.1, milestones=[30, 80])
     >>> print(f"{s(29):.3f} {s(30):.3f} {s(80):.4f}")
@@ -244,7 +256,7 @@ class MultiStepLR(_Torch):
     """
 
     lr: Any = hyper(check.lr)
-    milestones: tuple[int, ...] = static(_milestones)
+    milestones: Sequence[int] = static(_milestones)
     gamma: Any = hyper(check.positive, default=0.1)
 
     def _build(self) -> Schedule:
@@ -276,12 +288,20 @@ class MultiStepLR(_Torch):
 class ConstantLR(_Torch):
     """``lr * factor`` for the first ``total_iters`` steps, then ``lr``.
 
+    ``lr(t) = lr * factor`` for ``t < total_iters``, else ``lr(t) = lr``:
     ``js.piecewise_constant([lr * factor, lr], [total_iters])``.
 
     PyTorch's quirks, reproduced: with ``total_iters=0`` the factor is applied
     at construction and never undone, so the LR is ``lr * factor`` forever.
     ``factor`` must be in (0, 1]: PyTorch accepts 0 but then divides by zero at
     step ``total_iters``. ``total_iters`` must be an int >= 0.
+
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      factor: the multiplier of ``lr`` during the first ``total_iters`` steps, a real
+        number in (0, 1]; default 1/3.
+      total_iters: how many steps the factor applies, an int >= 0; default 5 (0: the
+        factor applies forever, PyTorch's quirk).
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.ConstantLR(0.1, factor=0.5, total_iters=4)
@@ -323,6 +343,15 @@ class LinearLR(_Torch):
     ``end_factor`` in [0, 1]) plus ``total_iters`` an int >= 0 (PyTorch takes
     negative values and then holds ``start_factor``).
 
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      start_factor: the multiplier of ``lr`` at step 0, a real number in (0, 1];
+        default 1/3.
+      end_factor: the multiplier reached at ``total_iters`` and held, in [0, 1];
+        default 1.0.
+      total_iters: the steps the factor moves over, an int >= 0; default 5 (0: the LR
+        is ``lr * start_factor`` forever).
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.LinearLR(0.1, start_factor=0.1, total_iters=10)
     >>> print(f"{s(0):.3f} {s(5):.3f} {s(10):.3f}")
@@ -363,6 +392,10 @@ class ExponentialLR(_Torch):
     ``js.exponential(lr, gamma)``. ``gamma`` must be > 0 (PyTorch accepts 0 and
     negative values, giving zero or sign-flipping LRs).
 
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      gamma: the multiplier per step, a real number > 0 (no default, as in PyTorch).
+
     >>> from jaxsched import pytorch as pt
     >>> print(f"{pt.ExponentialLR(0.1, gamma=0.9)(2):.4f}")
     0.0810
@@ -388,6 +421,13 @@ class PolynomialLR(_Torch):
     PyTorch's quirks, reproduced: ``total_iters=0`` or ``power=0`` give the
     constant ``lr``. ``total_iters`` must be an int >= 0 (PyTorch also takes
     negative values, as a constant) and ``power`` >= 0.
+
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      total_iters: the steps of the decay to zero, an int >= 0; default 5 (0: the
+        constant ``lr``).
+      power: the power of the remaining fraction, a real number >= 0; default 1.0
+        (linear; 0 is the constant ``lr``).
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.PolynomialLR(0.1, total_iters=10, power=2.0)
@@ -439,6 +479,13 @@ class CosineAnnealingLR(_Torch):
     in PyTorch. ``T_max`` must be a positive int: PyTorch accepts 0 and divides
     by zero at the first step.
 
+    Args:
+      lr: the optimizer's learning rate, the value at step 0, a real number >= 0
+        (may be traced).
+      T_max: the steps from ``lr`` down to ``eta_min`` (half of PyTorch's period), a
+        positive int.
+      eta_min: the bottom of the cosine, a real number >= 0; default 0.0.
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.CosineAnnealingLR(0.1, T_max=10)
     >>> print(f"{s(5):.3f} {s(10):.3f} {s(15):.3f} {s(20):.3f}")
@@ -483,6 +530,14 @@ class CosineAnnealingWarmRestarts(_Torch):
     ``eta_min > lr`` works as in PyTorch. Validation as PyTorch (``T_0`` a
     positive int, ``T_mult`` an int >= 1).
 
+    Args:
+      lr: the optimizer's learning rate, the value after each restart, a real number
+        >= 0 (may be traced).
+      T_0: the first cycle's length in steps, a positive int.
+      T_mult: how many times longer each cycle is than the one before, an int >= 1;
+        default 1.
+      eta_min: the bottom of each cosine, a real number >= 0; default 0.0.
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.CosineAnnealingWarmRestarts(0.1, T_0=10, T_mult=2)
     >>> print(f"{s(5):.3f} {s(10):.3f} {s(20):.3f} {s(30):.3f}")
@@ -516,6 +571,11 @@ class LambdaLR(_Torch):
     rejected at construction with the tracing error. The core equivalent is
     ``lr * js.wrap(lr_lambda)``. Its repr shows the function's name and it has
     no config form.
+
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      lr_lambda: a jnp-traceable function of the step (a scalar int array) giving the
+        multiplier of ``lr`` at that step.
 
     >>> import jax.numpy as jnp
     >>> from jaxsched import pytorch as pt
@@ -551,6 +611,11 @@ class MultiplicativeLR(_Torch):
     In ``SequentialLR`` PyTorch does not restart it at its milestone: it goes
     on multiplying the LR the previous scheduler left, by ``lr_lambda(0)``,
     ``lr_lambda(1)``, ...; that is reproduced.
+
+    Args:
+      lr: the optimizer's learning rate, a real number >= 0 (may be traced).
+      lr_lambda: a jnp-traceable function of the step ``k`` (a scalar int array) giving
+        the factor the LR is multiplied by at step ``k >= 1``.
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.MultiplicativeLR(1.0, lambda e: 0.5)
@@ -611,6 +676,8 @@ def _members(fn: str, name: str, values: Any) -> tuple[_Torch, ...]:
 class SequentialLR(_Torch):
     """Schedulers one after another: ``schedulers[i]`` runs from ``milestones[i-1]``.
 
+    ``lr(t) = schedulers[i](t - milestones[i-1])`` for
+    ``milestones[i-1] <= t < milestones[i]`` (``milestones[-1] = 0``):
     ``js.join(schedulers, milestones)``: at each milestone PyTorch restarts the
     next scheduler from the base LR at its own step 0, which is ``join``'s
     contract. All schedulers must have the same ``lr`` (in PyTorch they share
@@ -626,6 +693,14 @@ class SequentialLR(_Torch):
     ``total_iters=0`` after a milestone > 0 are rejected (PyTorch divides by
     zero there).
 
+    Args:
+      schedulers: the ``jaxsched.pytorch`` schedulers in time order, a non-empty list,
+        all with the same ``lr`` (``StepLR``, ``MultiStepLR``, ``ConstantLR``,
+        ``LinearLR``, ``ExponentialLR``, ``PolynomialLR``, ``CosineAnnealingLR``,
+        ``CosineAnnealingWarmRestarts``, ``LambdaLR``, ``MultiplicativeLR``).
+      milestones: the steps where the next scheduler takes over, sorted ints >= 0,
+        ``len(schedulers) - 1`` of them.
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.SequentialLR([pt.LinearLR(0.1, start_factor=0.1, total_iters=5),
     ...                      pt.CosineAnnealingLR(0.1, T_max=45)], milestones=[5])
@@ -633,8 +708,8 @@ class SequentialLR(_Torch):
     0.010 0.100 0.000
     """
 
-    schedulers: tuple[Any, ...] = hyper(_members)
-    milestones: tuple[int, ...] = static(_sorted_milestones)
+    schedulers: Sequence[Any] = hyper(_members)
+    milestones: Sequence[int] = static(_sorted_milestones)
     _multiplicative: ClassVar[bool] = False
 
     def _check(self) -> None:
@@ -672,7 +747,7 @@ class ChainedScheduler(_Torch):
 
     For multiplicative schedulers (every one here except ``CosineAnnealingLR``,
     ``CosineAnnealingWarmRestarts`` and ``LambdaLR``) that is the product of
-    their factors: ``lr * prod_i (schedulers[i] / lr)``, evaluated in closed
+    their factors: ``lr(t) = lr * prod_i (schedulers[i](t) / lr)``, evaluated in closed
     form (the core's ``a * b``). With one of the other three PyTorch's result
     depends on the order: ``CosineAnnealingLR`` recursively pulls the LR
     towards ``eta_min`` and, past ``T_max``, adds its restart increment;
@@ -683,6 +758,11 @@ class ChainedScheduler(_Torch):
     for millions; in float32 the recursion accumulates rounding, up to about
     one ulp of the largest LR per step). All schedulers must have the same ``lr``.
 
+    Args:
+      schedulers: the ``jaxsched.pytorch`` schedulers stepped together, a non-empty
+        list, all with the same ``lr``, applied in this order (the kinds
+        ``SequentialLR`` takes).
+
     >>> from jaxsched import pytorch as pt
     >>> s = pt.ChainedScheduler([pt.ConstantLR(0.1, factor=0.5, total_iters=4),
     ...                          pt.ExponentialLR(0.1, gamma=0.9)])
@@ -690,7 +770,7 @@ class ChainedScheduler(_Torch):
     0.0500 0.0405 0.0656
     """
 
-    schedulers: tuple[Any, ...] = hyper(_members)
+    schedulers: Sequence[Any] = hyper(_members)
     _multiplicative: ClassVar[bool] = False
 
     def _check(self) -> None:
@@ -716,7 +796,7 @@ class ChainedScheduler(_Torch):
 class _chain(Schedule):
     """ChainedScheduler by PyTorch's step rules: ``x_t = step_n(...step_1(x_{t-1}, t)...)``."""
 
-    schedulers: tuple[Any, ...] = hyper()
+    schedulers: Sequence[Any] = hyper()
 
     def _eval(self, t: jax.Array) -> jax.Array:
         subs = self.schedulers
@@ -755,7 +835,9 @@ class _cycle_scale(Schedule):
 class CyclicLR(Recipe):
     """The cyclical learning rate of PyTorch's ``CyclicLR`` (Smith, 2017).
 
-    ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma)``:
+    ``lr(t) = base_lr + (max_lr - base_lr) * h(t) * s(t)``, ``h`` the triangle wave of
+    ``js.cyclic`` (0 at the bottom, 1 at the top) and ``s`` the height's scale:
+    ``js.cyclic(base_lr, max_lr, step_size_up, step_size_down, policy=mode, gamma=gamma)``:
     a cycle rises from ``base_lr`` to ``max_lr`` in ``step_size_up`` steps and
     falls back in ``step_size_down`` (default ``step_size_up``); the height is
     scaled by 1 (``'triangular'``), ``0.5 ** cycle`` (``'triangular2'``) or
@@ -770,6 +852,28 @@ class CyclicLR(Recipe):
     PyTorch writes into ``momentum`` (or Adam's ``betas[0]``): the same cycle
     inverted, from ``max_momentum`` down to ``base_momentum`` and back. Step
     sizes must be positive ints (PyTorch divides by zero for 0 and takes floats).
+
+    Args:
+      base_lr: the bottom of each cycle (the value at step 0), a real number >= 0 (may
+        be traced).
+      max_lr: the top of each cycle, a real number >= 0 (may be traced).
+      step_size_up: the steps of the rise, a positive int; default 2000.
+      step_size_down: the steps of the fall, a positive int; the default None uses
+        ``step_size_up``.
+      mode: how the height changes per cycle: ``'triangular'`` (the default, it does
+        not), ``'triangular2'`` (halved each cycle) or ``'exp_range'`` (times
+        ``gamma ** t``); ignored with ``scale_fn``.
+      gamma: the per-step multiplier of ``'exp_range'``, a real number > 0; default 1.0.
+      scale_fn: a jnp-traceable function scaling the height instead of ``mode``, or
+        None (the default).
+      scale_mode: what ``scale_fn`` receives: ``'cycle'`` (the 1-based cycle number,
+        the default) or ``'iterations'`` (the step).
+      cycle_momentum: if True (the default), ``.momentum`` cycles inversely between
+        ``max_momentum`` and ``base_momentum``; if False it is None.
+      base_momentum: the momentum at the top of the LR cycle, a real number >= 0;
+        default 0.8.
+      max_momentum: the momentum at the bottom of the LR cycle, a real number >= 0;
+        default 0.9.
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.CyclicLR(0.01, 0.1, step_size_up=5)
@@ -796,7 +900,7 @@ class CyclicLR(Recipe):
     def _curve(self, low: Any, high: Any) -> Schedule:
         up, down = self.step_size_up, self.step_size_down
         if self.scale_fn is None:
-            return cyclic(low, high, up, down, mode=self.mode, gamma=self.gamma)
+            return cyclic(low, high, up, down, policy=self.mode, gamma=self.gamma)
         scale = _cycle_scale(self.scale_fn, up + (up if down is None else down), self.scale_mode)
         return cyclic(0.0, 1.0, up, down) * scale * (high - low) + low
 
@@ -912,7 +1016,10 @@ class OneCycleLR(_OneCycle):
     PyTorch's phase ends sit at the float steps ``pct_start * total_steps - 1``
     (``2 * pct_start * total_steps - 2`` for the second of three) and
     ``total_steps - 1``; step ``s`` belongs to the first phase whose end is
-    ``>= s`` and anneals at ``pct = (s - previous_end) / (end - previous_end)``.
+    ``>= s`` and anneals at ``pct = (s - previous_end) / (end - previous_end)``
+    (the first phase's previous end is 0): for a phase from ``a`` to ``b``,
+    ``lr(t) = a + (b - a) * (1 - cos(pi * pct)) / 2`` at ``s = t`` (``'cos'``), or
+    ``a + (b - a) * pct`` (``'linear'``).
     So the peak is reached one step earlier than in ``js.one_cycle`` (whose
     phases end at ``int(pct_start * total_steps)``), the last value
     (step ``total_steps - 1``) is exactly ``min``, ``pct_start=0`` starts
@@ -929,6 +1036,27 @@ class OneCycleLR(_OneCycle):
     PyTorch writes into ``momentum`` (or Adam's ``betas[0]``): ``max_momentum``
     down to ``base_momentum`` while the LR rises and back up while it falls,
     with the same phases; ``OneCycleMomentum(...)``.
+
+    Args:
+      max_lr: the top of the cycle, a real number >= 0 (may be traced).
+      total_steps: the schedule's length in steps, a positive int, or None to use
+        ``epochs * steps_per_epoch``.
+      epochs: with ``steps_per_epoch``, the length when ``total_steps`` is None, a
+        positive int.
+      steps_per_epoch: optimizer updates per epoch, a positive int (with ``epochs``).
+      pct_start: the rising phase's fraction of ``total_steps``, in [0, 1]; default 0.3.
+      anneal_strategy: ``'cos'`` (the default) or ``'linear'`` annealing in each phase.
+      cycle_momentum: if True (the default), ``.momentum`` anneals inversely between
+        ``max_momentum`` and ``base_momentum``; if False it is None.
+      base_momentum: the momentum at the LR's peak, a real number >= 0; default 0.85.
+      max_momentum: the momentum at the start and the end, a real number >= 0;
+        default 0.95.
+      div_factor: the first value is ``max_lr / div_factor``, a real number > 0;
+        default 25.
+      final_div_factor: the last value is ``max_lr / div_factor / final_div_factor``,
+        a real number > 0; default 1e4.
+      three_phase: if True, rise, fall back to the first value, then anneal to the last;
+        default False.
 
     >>> from jaxsched import pytorch as pt
     >>> s = pt.OneCycleLR(max_lr=0.1, total_steps=100)
@@ -984,8 +1112,20 @@ class OneCycleMomentum(_OneCycle):
     ``max_momentum -> base_momentum`` while the LR rises, ``base_momentum ->
     max_momentum`` while it falls (``three_phase``: then held at
     ``max_momentum``), with ``OneCycleLR``'s phases and anneal; holds its final
-    value past ``total_steps - 1``. For
+    value past ``total_steps - 1``: ``m(t) = a + (b - a) * g(pct)`` with ``OneCycleLR``'s
+    ``pct`` and anneal ``g``, ``a -> b`` the momentum values of each phase. For
     ``optax.inject_hyperparams(optax.sgd)(momentum=...)`` or ``(optax.adam)(b1=...)``.
+
+    Args:
+      total_steps: the schedule's length in steps, a positive int.
+      pct_start: the fraction of ``total_steps`` while the LR rises, in [0, 1];
+        default 0.3.
+      anneal_strategy: ``'cos'`` (the default) or ``'linear'`` annealing in each phase.
+      base_momentum: the low value, reached while the LR peaks, a real number >= 0;
+        default 0.85.
+      max_momentum: the high value, at the start and the end, a real number >= 0;
+        default 0.95.
+      three_phase: if True, fall, rise back, then hold ``max_momentum``; default False.
 
     >>> from jaxsched import pytorch as pt
     >>> m = pt.OneCycleMomentum(total_steps=100)
@@ -1018,7 +1158,9 @@ class ReduceLROnPlateau(StatefulSchedule):
     """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
-    where PyTorch calls ``scheduler.step(metric)``; the same metric sequence
+    where PyTorch calls ``scheduler.step(metric)``; the LR of update ``t`` is
+    ``lr(t) = max(lr * scale, min(min_lr, lr))``, ``scale`` starting at 1 and
+    multiplied by ``factor`` at each reduction. The same metric sequence
     gives the same LR sequence. This is ``js.plateau(lr, ..., rel_margin='pytorch')``:
 
     * the LR is cut after ``patience + 1`` evaluations without improvement (with
@@ -1042,6 +1184,22 @@ class ReduceLROnPlateau(StatefulSchedule):
     make no sense: refused), and ``min_lr`` one number (a one-element list is
     accepted: jaxsched schedules one LR; use ``optax.multi_transform`` for several
     groups). The LR and the comparisons are in float32 (float64 under x64).
+
+    Args:
+      lr: the optimizer's learning rate before any reduction, a real number >= 0 (may
+        be traced).
+      mode: ``'min'`` (the metric is a loss, the default) or ``'max'`` (an accuracy).
+      factor: the multiplier of the LR at each reduction, a real number in [0, 1);
+        default 0.1.
+      patience: evaluations without improvement tolerated, an int >= 0; the next one
+        reduces; default 10.
+      threshold: the improvement margin, a real number >= 0; default 1e-4.
+      threshold_mode: ``'rel'`` (PyTorch's bar ``best * (1 -/+ threshold)``, the
+        default) or ``'abs'`` (``best -/+ threshold``).
+      cooldown: evaluations ignored after a reduction, an int >= 0; default 0.
+      min_lr: the LR floor, a real number >= 0 (or a list of one); default 0.0.
+      eps: reductions that change the LR by ``eps`` or less are skipped, a real
+        number >= 0; default 1e-8.
 
     >>> import jax.numpy as jnp, optax, jaxsched as js
     >>> from jaxsched import pytorch as pt

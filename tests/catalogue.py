@@ -40,9 +40,9 @@ def r_sqrt_decay(a: float, b: float, n: int) -> Ref:
     return lambda t: b + (a - b) * (1 - np.sqrt(np.minimum(t, n) / n))
 
 
-def r_exponential(a, gamma, every=1, staircase=False, end=None) -> Ref:
+def r_exponential(a, gamma, period=1, staircase=False, end=None) -> Ref:
     def f(t):
-        k = (np.asarray(t, np.int64) // every) if staircase else np.asarray(t, np.float64) / every
+        k = (np.asarray(t, np.int64) // period) if staircase else np.asarray(t, np.float64) / period
         with np.errstate(over="ignore"):
             v = a * gamma ** np.asarray(k, np.float64)
         if end is not None:
@@ -141,6 +141,9 @@ def r_repeat(ref: Ref, period: int, mult: int = 1, decay: float = 1.0) -> Ref:
         out = np.empty(t.shape, np.float64)
         for idx, ti in np.ndenumerate(t):
             i, start, length = 0, 0, period
+            if mult == 1:  # equal cycles: the cycle index in closed form (exact in ints);
+                i = int(ti) // period  # a loop would take 10^8 turns at step 2**31 - 1
+                start = i * period
             while ti >= start + length:
                 start, length, i = start + length, length * mult, i + 1
             local = (ti - start) / mult**i if mult > 1 else ti - start
@@ -231,9 +234,9 @@ ENTRIES: list[Entry] = [
     _e("polynomial_sqrt", js.polynomial(1.0, 0.0, 64, power=0.5),
        r_polynomial(1.0, 0.0, 64, 0.5), [64]),
     _e("exponential", js.exponential(1.0, 0.99), r_exponential(1.0, 0.99)),
-    _e("exponential_stair", js.exponential(1.0, 0.5, every=25, staircase=True),
+    _e("exponential_stair", js.exponential(1.0, 0.5, period=25, staircase=True),
        r_exponential(1.0, 0.5, 25, True), [25, 50, 75, 100]),
-    _e("exponential_floor", js.exponential(1.0, 0.9, every=3, end=0.2),
+    _e("exponential_floor", js.exponential(1.0, 0.9, period=3, end=0.2),
        r_exponential(1.0, 0.9, 3, False, 0.2)),
     _e("exponential_growth", js.exponential(1e-4, 1.1, end=1.0),
        r_exponential(1e-4, 1.1, 1, False, 1.0)),
@@ -248,7 +251,7 @@ ENTRIES: list[Entry] = [
        [7 * (i + 1) for i in range(39)]),
     _e("interpolate_linear", js.interpolate([(0, 0.0), (50, 1.0), (120, 0.1), (200, 0.1)]),
        r_interpolate([(0, 0.0), (50, 1.0), (120, 0.1), (200, 0.1)]), [50, 120, 200]),
-    _e("interpolate_cosine", js.interpolate([(10, 0.5), (60, 1.0), (300, 0.0)], kind="cosine"),
+    _e("interpolate_cosine", js.interpolate([(10, 0.5), (60, 1.0), (300, 0.0)], shape="cosine"),
        r_interpolate([(10, 0.5), (60, 1.0), (300, 0.0)], "cosine"), [10, 60, 300]),
     _e("inverse_sqrt", js.inverse_sqrt(1e-3, warmup_steps=40), r_inverse_sqrt(1e-3, 40), [40]),
     _e("inverse_sqrt_timescale", js.inverse_sqrt(1.0, warmup_steps=0, timescale=100),
@@ -256,9 +259,9 @@ ENTRIES: list[Entry] = [
     _e("inverse_sqrt_both", js.inverse_sqrt(1.0, warmup_steps=20, timescale=7),
        r_inverse_sqrt(1.0, 20, 7), [20]),
     _e("cyclic", js.cyclic(0.1, 1.0, 20), r_cyclic(0.1, 1.0, 20), [20, 40, 60]),
-    _e("cyclic_asym_tri2", js.cyclic(0.01, 0.1, 10, 30, mode="triangular2"),
+    _e("cyclic_asym_tri2", js.cyclic(0.01, 0.1, 10, 30, policy="triangular2"),
        r_cyclic(0.01, 0.1, 10, 30, "triangular2"), [10, 40, 50, 80]),
-    _e("cyclic_exp_range", js.cyclic(0.01, 0.1, 15, mode="exp_range", gamma=0.995),
+    _e("cyclic_exp_range", js.cyclic(0.01, 0.1, 15, policy="exp_range", gamma=0.995),
        r_cyclic(0.01, 0.1, 15, None, "exp_range", 0.995), [15, 30]),
     _e("join", js.join([js.linear(0.0, 1e-3, 50), js.constant(1e-3), js.cosine(1e-3, 1e-5, 200)],
                        [50, 100]),
@@ -279,7 +282,7 @@ ENTRIES: list[Entry] = [
        [10, 60, 90, 160]),
     _e("repeat", js.repeat(js.linear(1.0, 0.0, 25), period=25),
        r_repeat(r_linear(1.0, 0.0, 25), 25), [25, 50, 75]),
-    _e("repeat_mult_decay", js.repeat(js.cosine(1.0, 0.1, 20), period=20, period_mult=2, decay=0.7),
+    _e("repeat_mult_decay", js.repeat(js.cosine(1.0, 0.1, 20), period=20, period_mult=2, cycle_decay=0.7),
        r_repeat(r_cosine(1.0, 0.1, 20), 20, 2, 0.7), [20, 60, 140, 300]),
     _e("repeat_of_join", js.repeat(js.join([js.linear(0.0, 1.0, 5), js.cosine(1.0, 0.0, 15)], [5]),
                                    period=20),
@@ -294,7 +297,7 @@ ENTRIES: list[Entry] = [
     _e("per_epoch", js.per_epoch(js.multistep(1.0, [3, 5], 0.5), steps_per_epoch=17),
        lambda t: r_multistep(1.0, [3, 5], 0.5)(np.asarray(t, np.int64) // 17), [51, 85]),
     _e("per_epoch_smooth", js.per_epoch(js.exponential(1.0, 0.5), steps_per_epoch=10,
-                                        staircase=False),
+                                        fractional=True),
        lambda t: 0.5 ** (np.asarray(t, np.float64) / 10)),
     _e("product", js.cosine(1.0, 0.0, 100) * js.multistep(1.0, [50], 0.5),
        lambda t: r_cosine(1.0, 0.0, 100)(t) * r_multistep(1.0, [50], 0.5)(t), [50, 100]),
@@ -311,23 +314,23 @@ ENTRIES: list[Entry] = [
                                                                       r_constant(1e-3)), [25]),
     _e("warmup_polynomial", js.warmup_polynomial(1.0, 10, 60, end=0.01, power=2.0),
        r_warmup_then(1.0, 10, 0.0, r_polynomial(1.0, 0.01, 50, 2.0)), [10, 60]),
-    _e("wsd_linear", js.wsd(1.0, 10, 50, 40, end=0.01),
+    _e("wsd_linear", js.wsd(1.0, 100, 10, 40, end=0.01),
        r_join([r_linear(0.0, 1.0, 10), r_constant(1.0), r_linear(1.0, 0.01, 40)], [10, 60]),
        [10, 60, 100]),
-    _e("wsd_cosine", js.wsd(1.0, 0, 50, 40, decay="cosine"),
+    _e("wsd_cosine", js.wsd(1.0, 90, 0, 40, shape="cosine"),
        r_join([r_constant(1.0), r_cosine(1.0, 0.0, 40)], [50]), [50, 90]),
-    _e("wsd_sqrt", js.wsd(2.0, 5, 0, 30, end=0.1, decay="1-sqrt", start=0.5),
+    _e("wsd_sqrt", js.wsd(2.0, 35, 5, 30, start=0.5, end=0.1, shape="1-sqrt"),
        r_join([r_linear(0.5, 2.0, 5), r_sqrt_decay(2.0, 0.1, 30)], [5]), [5, 35]),
     _e("one_cycle", js.one_cycle(0.1, 200), r_one_cycle(0.1, 200), [60, 200]),
     _e("one_cycle_linear3", js.one_cycle(1.0, 150, pct_start=0.25, div_factor=10.0,
-                                         final_div_factor=100.0, anneal="linear",
+                                         final_div_factor=100.0, shape="linear",
                                          three_phase=True),
        r_one_cycle(1.0, 150, 0.25, 10.0, 100.0, "linear", True), [37, 74, 150]),
     _e("one_cycle_momentum", js.one_cycle_momentum(200), r_one_cycle_momentum(200), [60, 200]),
     _e("one_cycle_momentum3", js.one_cycle_momentum(100, 0.4, 0.8, 0.9, "linear", True),
        r_one_cycle_momentum(100, 0.4, 0.8, 0.9, "linear", True), [40, 80, 100]),
     _e("sgdr", js.sgdr(1.0, 50), r_sgdr(1.0, 50), [50, 100, 150]),
-    _e("sgdr_full", js.sgdr(1.0, 20, period_mult=2, end=0.05, decay=0.5, warmup_steps=4),
+    _e("sgdr_full", js.sgdr(1.0, 20, period_mult=2, end=0.05, cycle_decay=0.5, warmup_steps=4),
        r_sgdr(1.0, 20, 2, 0.05, 0.5, 4), [4, 20, 28, 60, 140, 300]),
     _e("scale_by_batch_sqrt", js.scale_by_batch(js.warmup_cosine(1.0, 10, 200),
                                                 js.batch_ramp(32, 256, 150, increment=32), 128,
@@ -348,7 +351,7 @@ ENTRIES += [
        r_switch(_wc, 120, lambda lr0: r_cosine(lr0, 0.01, 300)), [20, 120, 420]),
     _e("extend_warming", js.extend(js.warmup_linear(1.0, 40, 140), 10, 300),
        r_join([r_linear(0.0, 1.0, 40), r_linear(1.0, 0.0, 260)], [40]), [10, 40, 300]),
-    _e("extend_wsd_hold", js.extend(js.wsd(1.0, 10, 50, 20, decay="1-sqrt"), 30, 200),
+    _e("extend_wsd_hold", js.extend(js.wsd(1.0, 80, 10, 20, shape="1-sqrt"), 30, 200),
        r_join([r_linear(0.0, 1.0, 10), r_constant(1.0), r_sqrt_decay(1.0, 0.0, 20)], [10, 180]),
        [10, 30, 180, 200]),
     _e("extend_join_poly", js.extend(js.join([js.constant(0.5),

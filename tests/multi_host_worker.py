@@ -78,7 +78,9 @@ def row(opt_state, **extra) -> dict:
     return {"lr": float(js.current_lr(opt_state)), "scale": float(info.scale),
             "best": float(info.best), "num_bad": int(info.num_bad),
             "num_reductions": int(info.num_reductions), "num_evals": int(info.num_evals),
-            "stop": bool(js.should_stop(opt_state)), **extra}
+            "stop": bool(js.should_stop(opt_state)),
+            **{f"hp/{k}": float(v) for k, v in jax.device_get(js.hyperparams(opt_state)).items()},
+            **extra}
 
 
 def main(phase: str, pid: int, n: int, coordinator: str, directory: str) -> None:

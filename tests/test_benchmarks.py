@@ -23,6 +23,7 @@ def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.heavy(seconds=15)
 def test_quick_run_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     proc = _run("--quick", "--json", str(out))

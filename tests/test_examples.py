@@ -26,6 +26,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("flax")
 
+# Most run a short training loop (seconds each): dealt first under pytest-xdist.
+pytestmark = pytest.mark.heavy(seconds=2)
 EXAMPLES = Path(__file__).parent.parent / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -113,7 +115,7 @@ def test_train_feeds_a_plateau_schedule(load, capsys):
     """A plateau given as --schedule is fed the validation loss once per epoch."""
     train = load("train")
     r = train.main(["--epochs", "4", "--limit", "300", "--hidden", "16", "--out", "",
-                    "--schedule", "plateau(base=0.05, factor=0.5, patience=0, threshold=10.0)"])
+                    "--schedule", "plateau(schedule=0.05, factor=0.5, patience=0, threshold=10.0)"])
     # threshold=10 (relative): no epoch improves enough, so every evaluation after the
     # first one halves the LR
     assert [h["lr"] for h in r["history"]] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
@@ -209,7 +211,7 @@ def test_plateau_example(load, capsys):
     assert len(history) == 4
     assert "180 training / 60 validation images, 3 steps per epoch" in out
     assert "epoch  train loss" in out
-    assert ("plateau(base=warmup_constant(peak=0.5, warmup_steps=3), factor=0.5, patience=0, "
+    assert ("plateau(schedule=warmup_constant(peak=0.5, warmup_steps=3), factor=0.5, patience=0, "
             "min_lr=1e-05, stop_patience=10)") in out
     # warmup over the first epoch's 3 steps, then the peak; halved on every bad epoch
     lrs = [h["lr"] for h in history]
@@ -345,6 +347,7 @@ def plateau_lrs(val_losses, lr, factor=0.5, patience=0, threshold=1e-4):
     return out
 
 
+@pytest.mark.heavy(seconds=4)  # the first one pays for the 8-device subprocess
 @pytest.mark.parametrize("metric", ["global", "shard_map"])
 def test_multi_device(multi_device, metric):
     results, stdout = multi_device

@@ -142,7 +142,7 @@ def test_operators_with_scalars_keep_order_and_print():
                       [10, 50]),
     lambda p: js.one_cycle(p, 100),
     lambda p: js.sgdr(p, 30, period_mult=2),
-    lambda p: js.exponential(p, 0.97, every=5, staircase=True),
+    lambda p: js.exponential(p, 0.97, period=5, staircase=True),
     lambda p: js.piecewise_constant([p, 0.5 * p], [40]),
 ])
 def test_vmap_over_a_sweep_of_peaks(build):
@@ -177,8 +177,8 @@ def test_warmup_ramps_to_the_wrapped_schedule_start():
 
 def test_nested_compositions_deep():
     inner = js.join([js.warmup_cosine(1.0, 5, 25), js.constant(0.2)], [25])
-    s = js.clip(js.per_epoch(js.repeat(inner, period=40, decay=0.5), steps_per_epoch=2,
-                             staircase=True) * js.linear(1.0, 0.5, 400), max=0.9)
+    s = js.clip(js.per_epoch(js.repeat(inner, period=40, cycle_decay=0.5), steps_per_epoch=2)
+                * js.linear(1.0, 0.5, 400), max=0.9)
     inner_ref = r_join([r_warmup_then(1.0, 5, 0.0, r_cosine(1.0, 0.0, 20)),
                         lambda t: np.full(np.shape(t), 0.2)], [25])
 

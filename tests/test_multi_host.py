@@ -30,6 +30,8 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+# Pairs of jax.distributed processes (tens of seconds): dealt first under pytest-xdist.
+pytestmark = pytest.mark.heavy(seconds=25)
 WORKER = HERE / "multi_host_worker.py"
 sys.path.insert(0, str(HERE))
 import multi_host_worker as W  # noqa: E402  (constants only: importing it starts nothing)

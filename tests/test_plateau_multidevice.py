@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.heavy(seconds=2)  # an 8-device subprocess
 
 
 @pytest.fixture(scope="module")

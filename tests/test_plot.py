@@ -164,8 +164,10 @@ def test_plot_options():
 
 
 def test_plot_into_axes():
-    matplotlib = pytest.importorskip("matplotlib")
-    fig = matplotlib.figure.Figure()
+    # importorskip("matplotlib") alone leaves matplotlib.figure unimported unless an earlier
+    # test in the same process imported it: the test failed or passed with the test order
+    figure = pytest.importorskip("matplotlib.figure")
+    fig = figure.Figure()
     ax = fig.add_subplot()
     assert js.plot(js.constant(1.0), 10, ax=ax) is fig
     assert len(ax.get_lines()) == 1

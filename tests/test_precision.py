@@ -84,7 +84,7 @@ def r_cycles(ref, period):
 def _wsd(n, decay, ref):
     w, d = n // 100, n // 5
     s = n - w - d
-    return (js.wsd(1.0, w, s, d, end=0.01, decay=decay),
+    return (js.wsd(1.0, w + s + d, w, d, end=0.01, shape=decay),
             r_join([r_lin(0.0, 1.0, w), lambda t: np.ones(np.shape(t)), ref(1.0, 0.01, d)],
                    [w, w + s]), (n,), 0.01)
 
@@ -98,7 +98,8 @@ def _one_cycle(n, anneal, three):
         ends = (up, 2 * up, n)
     else:
         ref, ends = r_join([c(lo, 1.0, up), c(1.0, last, n - up)], [up]), (up, n)
-    return js.one_cycle(1.0, n, anneal=anneal, three_phase=three), ref, ends, last
+    shape = "cosine" if anneal == "cos" else anneal
+    return js.one_cycle(1.0, n, shape=shape, three_phase=three), ref, ends, last
 
 
 def _pt_one_cycle(n, anneal):
@@ -146,7 +147,7 @@ CASES = {
     "polynomial rise power=3": lambda n: (js.polynomial(0.0, 1.0, n, power=3.0),
                                           r_poly(0.0, 1.0, n, 3.0), (n,), 1.0),
     "interpolate cosine": lambda n: (
-        js.interpolate([(0, 0.0), (n // 10, 1.0), (n, 1e-3)], kind="cosine"),
+        js.interpolate([(0, 0.0), (n // 10, 1.0), (n, 1e-3)], shape="cosine"),
         r_join([r_cos(0.0, 1.0, n // 10), r_cos(1.0, 1e-3, n - n // 10)], [n // 10]),
         (n // 10, n), 1e-3),
     "interpolate linear, 12 knots": lambda n: (

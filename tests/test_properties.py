@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from catalogue import r_cosine, r_join, r_linear, r_polynomial
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ lengths = st.integers(1, 5000)
 STEPS = jnp.asarray(np.concatenate([np.arange(0, 300), [999, 5000, 2**24 + 1, 2**31 - 1]]),
                     jnp.int32)
 SETTINGS = settings(max_examples=40, deadline=None)
+pytestmark = pytest.mark.heavy(seconds=3)
 
 
 @st.composite
@@ -36,7 +38,7 @@ def curves(draw):
         return js.polynomial(a, b, n, power=draw(st.floats(0.1, 4.0)))
     if kind == "exponential":
         gamma = draw(st.floats(0.01, 0.999))
-        return js.exponential(max(a, b), gamma, every=draw(st.integers(1, 100)),
+        return js.exponential(max(a, b), gamma, period=draw(st.integers(1, 100)),
                               staircase=draw(st.booleans()), end=min(a, b))
     if kind == "multistep":
         ms = sorted(set(draw(st.lists(st.integers(0, 10_000), min_size=1, max_size=50))))
@@ -45,27 +47,28 @@ def curves(draw):
         return js.inverse_sqrt(a, warmup_steps=n, timescale=draw(st.none() | lengths))
     if kind == "cyclic":
         return js.cyclic(min(a, b), max(a, b), n, draw(st.none() | lengths),
-                         mode=draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+                         policy=draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
                          gamma=draw(st.floats(0.9, 1.0)))
     if kind == "warmup_cosine":
         w = draw(st.integers(0, n))
         return js.warmup_cosine(a, w, n + 1, start=b, end=min(a, b))
     if kind == "wsd":
-        return js.wsd(a, draw(st.integers(0, 100)), draw(st.integers(0, 100)), n, end=b,
-                      decay=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])))
+        w, stable = draw(st.integers(0, 100)), draw(st.integers(0, 100))
+        return js.wsd(a, w + stable + n, w, n, end=b,
+                      shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])))
     if kind == "one_cycle":
         total = draw(st.integers(10, 5000))
         return js.one_cycle(a, total, pct_start=draw(st.floats(0.1, 0.45)),
-                            anneal=draw(st.sampled_from(["cos", "linear"])),
+                            shape=draw(st.sampled_from(["cosine", "linear"])),
                             three_phase=draw(st.booleans()))
     if kind == "sgdr":
         return js.sgdr(max(a, b), n, period_mult=draw(st.integers(1, 3)), end=min(a, b),
-                       decay=draw(st.floats(0.1, 1.0)))
+                       cycle_decay=draw(st.floats(0.1, 1.0)))
     knots = sorted(set(draw(st.lists(st.integers(0, 10_000), min_size=2, max_size=20))))
     if len(knots) < 2:
         knots = [0, 1]
     return js.interpolate([(k, draw(lrs)) for k in knots],
-                          kind=draw(st.sampled_from(["linear", "cosine"])))
+                          shape=draw(st.sampled_from(["linear", "cosine"])))
 
 
 @st.composite
@@ -81,14 +84,14 @@ def schedules(draw, depth=2):
         return js.join(pieces, bounds)
     if op == "repeat":
         return js.repeat(inner, draw(lengths), period_mult=draw(st.integers(1, 3)),
-                         decay=draw(st.floats(0.1, 1.0)))
+                         cycle_decay=draw(st.floats(0.1, 1.0)))
     if op == "warmup":
         return js.warmup(inner, draw(lengths), start=draw(lrs))
     if op == "clip":
         lo = draw(lrs)
         return js.clip(inner, min=lo, max=lo + draw(lrs))
     if op == "per_epoch":
-        return js.per_epoch(inner, draw(st.integers(1, 500)), staircase=draw(st.booleans()))
+        return js.per_epoch(inner, draw(st.integers(1, 500)), fractional=draw(st.booleans()))
     other = draw(st.floats(0.0, 3.0) | schedules(depth=depth - 1))
     return inner * other if op == "mul" else inner + other
 

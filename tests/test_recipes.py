@@ -44,7 +44,7 @@ def test_multistep_is_multisteplr(case):
 @cases(TORCH, "StepLR", lambda kw: kw["step_size"] > 0 and kw.get("gamma", 0.1) > 0)
 def test_staircase_exponential_is_steplr(case):
     kw = case["kwargs"]
-    check(js.exponential(case["lr"], kw.get("gamma", 0.1), every=kw["step_size"], staircase=True),
+    check(js.exponential(case["lr"], kw.get("gamma", 0.1), period=kw["step_size"], staircase=True),
           case)
 
 
@@ -76,12 +76,12 @@ def test_sgdr_is_cosineannealingwarmrestarts(case):
 def test_cyclic_is_cycliclr(case):
     kw = case["kwargs"]
     s = js.cyclic(kw["base_lr"], kw["max_lr"], kw["step_size_up"], kw.get("step_size_down"),
-                  mode=kw.get("mode", "triangular"), gamma=kw.get("gamma", 1.0))
+                  policy=kw.get("mode", "triangular"), gamma=kw.get("gamma", 1.0))
     check(s, case)
     if kw.get("cycle_momentum"):  # the momentum cycle is the same curve, inverted
         m = js.cyclic(kw.get("max_momentum", 0.9), kw.get("base_momentum", 0.8),
                       kw["step_size_up"], kw.get("step_size_down"),
-                      mode=kw.get("mode", "triangular"), gamma=kw.get("gamma", 1.0))
+                      policy=kw.get("mode", "triangular"), gamma=kw.get("gamma", 1.0))
         check(m, {**case, "lr_values": case["momentum_values"]})
 
 
@@ -130,8 +130,7 @@ def test_wsd_is_hf_wsd(case):
     w, d = kw["num_warmup_steps"], kw["num_decay_steps"]
     stable = kw["num_training_steps"] - w - d
     floor = case["lr"] * kw.get("min_lr_ratio", 0.0)  # HF warms up from the floor too
-    s = js.wsd(case["lr"], w, stable, d, end=floor, decay=kw.get("decay_type", "cosine"),
-               start=floor)
+    s = js.wsd(case["lr"], w + stable + d, w, d, start=floor, end=floor, shape=kw.get("decay_type", "cosine"))
     check(s, case)
 
 

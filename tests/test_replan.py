@@ -101,7 +101,7 @@ def test_cooldown_from_a_stable_phase_is_wsd():
     stable = js.warmup_constant(1e-3, warmup_steps=100)
     for at, steps, shape in ((1000, 200, "1-sqrt"), (2500, 500, "cosine"), (100, 50, "linear")):
         got = js.cooldown(stable, at, steps, end=1e-5, shape=shape)
-        want = js.wsd(1e-3, 100, at - 100, steps, end=1e-5, decay=shape)
+        want = js.wsd(1e-3, at + steps, 100, steps, end=1e-5, shape=shape)
         t = jnp.arange(at + steps + 10)
         # lr(at) - end is rounded in float32 here and in float64 by wsd: equal to the peak's ulps
         np.testing.assert_allclose(np.asarray(got(t), np.float64), np.asarray(want(t), np.float64),
@@ -156,11 +156,10 @@ def test_extend_during_warmup_is_the_recipe_with_the_new_length(make, kwargs, wa
 
 
 def test_extend_wsd_lengthens_the_stable_phase():
-    old = js.wsd(1e-3, warmup_steps=100, stable_steps=800, decay_steps=100, end=1e-5,
-                 decay="1-sqrt")
+    old = js.wsd(1e-3, 1000, 100, 100, end=1e-5, shape="1-sqrt")
     for at, total in ((50, 3_000), (500, 3_000), (500, 700), (100, 200)):
         got = js.extend(old, at, total)
-        expected = js.wsd(1e-3, 100, total - 200, 100, end=1e-5, decay="1-sqrt")
+        expected = js.wsd(1e-3, total, 100, 100, end=1e-5, shape="1-sqrt")
         t = jnp.arange(total + 10)
         np.testing.assert_array_equal(np.asarray(got(t)), np.asarray(expected(t)))
 
@@ -168,13 +167,13 @@ def test_extend_wsd_lengthens_the_stable_phase():
 def test_extend_a_cooldown_from_its_hold_moves_the_cooldown():
     branched = js.cooldown(js.warmup_constant(1.0, 10), at=100, steps=20, shape="cosine")
     got = js.extend(branched, at=50, total_steps=300)
-    want = js.wsd(1.0, 10, 270, 20, decay="cosine")
+    want = js.wsd(1.0, 300, 10, 20, shape="cosine")
     t = jnp.arange(320)
     close(got(t), np.asarray(want(t), np.float64))
 
 
 def test_extend_wsd_inside_its_decay_restarts_the_decay_from_the_lr_reached():
-    old = js.wsd(1.0, 10, 80, 10, decay="linear")
+    old = js.wsd(1.0, 100, 10, 10, shape="linear")
     s = js.extend(old, at=95, total_steps=200)  # lr(95) = 0.5, then linear to 0 over 105
     close(s(jnp.asarray([94, 95, 150, 200])), [0.6, 0.5, 0.5 * (1 - 55 / 105), 0.0])
 
@@ -258,7 +257,7 @@ BAD = [
     (lambda: js.extend(OLD, 10_000, 20_000), ValueError,
      r"extend: at=10000 is at or after the end of the schedule's final decay \(step 10000\): nothing "
      r"is left to extend; to decay further from there use js\.cooldown\(schedule, at=10000"),
-    (lambda: js.extend(js.wsd(1.0, 10, 80, 10), 50, 55), ValueError,
+    (lambda: js.extend(js.wsd(1.0, 100, 10, 10), 50, 55), ValueError,
      r"extend: total_steps=55 leaves 5 steps after step 50, fewer than the 10 steps of the decay "
      r"that follows the hold; to decay now use js\.cooldown\(schedule, at=50, steps=5, \.\.\.\)\."),
     (lambda: js.extend(js.warmup_cosine(1.0, 100, 1000), 50, 90), ValueError,

@@ -29,7 +29,7 @@ _jn = js.join([_lin, js.cosine(1e-3, 0.0, 40)], [10])
 EXTRA = {
     "join_in_join_in_join": js.join([js.join([_lin, js.join([c(1e-3), _cos], [5])], [10]),
                                      js.constant(1e-4)], [200]),
-    "recipes_in_join": js.join([js.warmup_cosine(1e-3, 10, 100), js.wsd(1e-3, 0, 20, 30),
+    "recipes_in_join": js.join([js.warmup_cosine(1e-3, 10, 100), js.wsd(1e-3, 50, 0, 30),
                                 js.one_cycle(1e-3, 50, three_phase=True),
                                 js.sgdr(1e-3, 20, period_mult=2)], [100, 150, 200]),
     "join_number_piece": js.join([_lin, 1e-3], [10]),
@@ -46,18 +46,18 @@ EXTRA = {
     "mul_in_mul_right": _cos * (_lin * 2.0),
     "scalar_times_product": 2.0 * (_cos * 3.0),
     "ops_in_join": js.join([_lin * 2.0, 0.5 * _cos + 1e-6], [10]),
-    "repeat_of_recipe": js.repeat(js.warmup_cosine(1e-3, 5, 50), period=50, decay=0.5),
+    "repeat_of_recipe": js.repeat(js.warmup_cosine(1e-3, 5, 50), period=50, cycle_decay=0.5),
     "repeat_of_ops": js.repeat(_jn * 0.5, period=50, period_mult=3),
     "warmup_of_ops": js.warmup(0.5 * _jn + 1e-5, steps=7, start=1e-6),
     "clip_of_recipe": js.clip(js.one_cycle(0.1, 100), min=1e-3),
     "clip_of_ops": js.clip(_cos + _lin, max=1e-3),
-    "per_epoch_of_join": js.per_epoch(_jn, steps_per_epoch=10, staircase=False),
+    "per_epoch_of_join": js.per_epoch(_jn, steps_per_epoch=10, fractional=True),
     "per_epoch_of_ops": js.per_epoch(js.multistep(1.0, [3, 6]) * 0.1, steps_per_epoch=5),
     "sgdr_in_warmup": js.warmup(js.sgdr(1e-3, 20), steps=10),
     "multistep_no_milestones": js.multistep(1.0, []),
     "tiny_and_huge": js.join([c(5e-324), c(1.7976931348623157e308)], [2**40]),
     "long_horizon": js.cosine(1.0, 0.0, 10**15),
-    "wsd_strings": js.wsd(1.0, 5, 5, 5, decay="1-sqrt", end=0.1),
+    "wsd_strings": js.wsd(1.0, 15, 5, 5, end=0.1, shape="1-sqrt"),
     "plateau": js.plateau(js.warmup_cosine(1e-3, 10, 100), factor=0.5, patience=3,
                           min_lr=1e-6, threshold_mode="abs", cooldown=2),
     "integer_ceil": js.integer(js.linear(1.0, 8.0, 70), rounding="ceil"),
@@ -137,15 +137,15 @@ HUMAN = [
     ("cosine(.5, +0.0, 0x10, exponent=2)", js.cosine(0.5, 0.0, 16, exponent=2.0)),
     ("  \n join(\n   [linear(0, 1e-3, 500),\n    cosine(1e-3, 0, 9500),],\n   (500,),\n)\n ",
      js.join([js.linear(0.0, 1e-3, 500), js.cosine(1e-3, 0.0, 9500)], [500])),
-    ("interpolate([(0, 0), (10, 1), (30, 0)], kind='cosine')",
-     js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)], kind="cosine")),
-    ('wsd(1, 10, 50, 40, decay="cosine")', js.wsd(1.0, 10, 50, 40, decay="cosine")),
+    ("interpolate([(0, 0), (10, 1), (30, 0)], shape='cosine')",
+     js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)], shape="cosine")),
+    ('wsd(1, 100, 10, 40, shape="cosine")', js.wsd(1.0, 100, 10, 40, shape="cosine")),
     ("2 * cosine(1, 0, 10) + 0.1", 2.0 * js.cosine(1.0, 0.0, 10) + 0.1),
     ("cosine(1, 0, 10) * (constant(1) + constant(2))",
      js.cosine(1.0, 0.0, 10) * (js.constant(1.0) + js.constant(2.0))),
     ("((cosine(1, 0, 10)))", js.cosine(1.0, 0.0, 10)),
-    ("exponential(1, 0.5, every=10, staircase=True, end=None)",
-     js.exponential(1.0, 0.5, every=10, staircase=True)),
+    ("exponential(1, 0.5, period=10, staircase=True, end=None)",
+     js.exponential(1.0, 0.5, period=10, staircase=True)),
     ("plateau(cosine(1, 0, 10), factor=0.5)", js.plateau(js.cosine(1.0, 0.0, 10), factor=0.5)),
     ("repeat(warmup_cosine(1, 2, 10), 10)", js.repeat(js.warmup_cosine(1.0, 2, 10), 10)),
 ]
@@ -190,7 +190,7 @@ ERRORS = [
     ("join([cosine(1, 0, 10)], [5])", r"join: needs len\(boundaries\) == len\(schedules\) - 1",
      "join([cosine(1, 0, 10)], [5])"),
     ("join([cosine(1, 0, 10), cosine(1, 0, 0)], [5])", r"cosine: `steps`", "0"),
-    ("wsd(1, 10, 50, 40, decay='é')", r"`decay` must be one of", "decay='é'"),
+    ("wsd(1, 100, 10, 40, shape='é')", r"`shape` must be one of", "shape='é'"),
     ("wrap(f)", r"no text form", "wrap"),
     ("_sqrt_decay(1.0, 0.0, 10)", r"unknown schedule '_sqrt_decay'", "_sqrt_decay"),
     ("evaluate(cosine(1, 0, 1), 3)", r"unknown schedule 'evaluate'", "evaluate"),
@@ -256,7 +256,7 @@ def test_errors_point_at_the_offending_part(text, pattern, culprit):
 
 
 def test_error_position_multiline_and_unicode():
-    line = "  plateau(axis_name='é', base=cosine(1, 0, 0))],"
+    line = "  plateau(axis_name='é', schedule=cosine(1, 0, 0))],"
     text = f"join([\n  constant(0.5),\n{line}\n  [5])"
     with pytest.raises(js.ParseError, match=r"`steps` must be a positive int") as info:
         js.parse(text)
@@ -285,10 +285,10 @@ def test_error_in_long_text_shows_a_window():
     assert shown[col] == "0" and shown[col - 2:col] == ", "
 
 
-def test_constructor_error_keeps_cause():
+def test_constructor_error_keeps_its_message_without_a_chained_traceback():
     with pytest.raises(js.ParseError) as info:
         js.parse("cosine(1, 0, 0)")
-    assert isinstance(info.value.__cause__, ValueError)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
     assert info.value.message == "cosine: `steps` must be a positive int, got 0."
 
 

@@ -120,7 +120,7 @@ def test_float_steps_past_2_24_stay_in_range_and_agree_eager_jit_vmap(name, s):
 
 def test_the_issue_cases_at_float_step_2_28():
     t = np.float32(2**28)  # 2**28 % 14 == 2, % 1000 == 456, % 20 == 16
-    cases = [(js.cyclic(0.1, 1.0, step_size_up=7), 0.1 + 0.9 * 2 / 7),
+    cases = [(js.cyclic(0.1, 1.0, up_steps=7), 0.1 + 0.9 * 2 / 7),
              (js.repeat(js.cosine(1.0, 0.0, 1000), period=1000),
               0.5 * (1 + np.cos(np.pi * 456 / 1000))),
              (pt.CyclicLR(0.01, 0.1, step_size_up=10), 0.01 + 0.09 * 4 / 10)]
@@ -154,7 +154,7 @@ STEP_KINDS = {"int": int, "np.int64": np.int64, "int64 array": lambda v: np.asar
               "np.uint64": np.uint64, "list": lambda v: [v]}
 
 
-def _tri(step: int) -> float:  # cyclic(0, 1, step_size_up=4), exactly
+def _tri(step: int) -> float:  # cyclic(0, 1, up_steps=4), exactly
     x = step % 8
     return x / 4 if x <= 4 else (8 - x) / 4
 
@@ -162,7 +162,7 @@ def _tri(step: int) -> float:  # cyclic(0, 1, step_size_up=4), exactly
 @pytest.mark.parametrize("kind", STEP_KINDS.values(), ids=STEP_KINDS.keys())
 def test_integer_steps_beyond_int32_are_exact_or_refused_never_wrapped(kind):
     s = js.warmup_cosine(1.0, 10, 1000, end=0.1)
-    c = js.cyclic(0.0, 1.0, step_size_up=4)  # periodic: saturating would be wrong too
+    c = js.cyclic(0.0, 1.0, up_steps=4)  # periodic: saturating would be wrong too
     for step in (2**31, 2**31 + 5, 2**32 - 1):
         assert np.ravel(np.asarray(s(kind(step))))[0] == pytest.approx(0.1, rel=1e-6)
         assert np.ravel(np.asarray(c(kind(step))))[0] == pytest.approx(_tri(step), abs=1e-7)

@@ -1,8 +1,13 @@
-"""Re-runs the value tests with ``jax_enable_x64`` on, in a subprocess.
+"""Re-runs the value tests with ``jax_enable_x64`` on, in subprocesses.
 
 JAX's x64 flag must be set before anything is traced, so it is never toggled
-inside this process: the float64 run is a separate pytest invocation whose
+inside this process: each float64 run is a separate pytest invocation whose
 tolerances tighten to 1e-12 (each module reads ``jax.config.jax_enable_x64``).
+
+Every test of these modules runs again, except those marked
+``@pytest.mark.no_x64_rerun("reason")`` (repr, config, pickle, trace counts,
+error text: nothing that depends on the float dtype). The modules are split in
+two runs of similar length, so that ``pytest -n 2`` runs them side by side.
 """
 
 from __future__ import annotations
@@ -12,23 +17,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
-# Calling-convention tests (pickle, repr, retracing, optax plumbing) are dtype-independent and
-# run only in the main process; every test that compares values runs here again.
-SKIP = ["inject_hyperparams", "pickle", "no_retrace", "config_round_trip", "pytree", "repr",
-        "stateful", "finite_nonnegative"]
-MODULES = ["test_catalogue.py", "test_steps.py", "test_optax_parity.py", "test_join.py",
-           "test_recipes.py", "test_pytorch.py",
-           "test_hf.py", "test_plateau.py", "test_finder.py", "test_groups.py"]
+RUNS = {  # id: (CPU seconds, the modules)
+    "catalogue": (60, ["test_catalogue.py"]),
+    "joins_compat_plateau": (65, ["test_optax_parity.py", "test_join.py", "test_recipes.py",
+                             "test_pytorch.py", "test_hf.py", "test_plateau.py", "test_finder.py",
+                             "test_groups.py"]),
+    "steps": (150, ["test_steps.py"]),  # every step dtype, every schedule (one compile each)
+}
 
 
-def test_value_tests_pass_under_x64():
-    modules = [str(HERE / m) for m in MODULES if (HERE / m).exists()]
+@pytest.mark.parametrize("modules", [pytest.param(m, id=k, marks=pytest.mark.heavy(seconds=s, group=k))
+                                     for k, (s, m) in RUNS.items()])
+def test_value_tests_pass_under_x64(modules):
+    paths = [HERE / m for m in modules]
+    assert all(p.exists() for p in paths), [str(p) for p in paths if not p.exists()]
     env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
     env.pop("PYTEST_XDIST_WORKER", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *modules, "-q", "-x", "-p", "no:cacheprovider",
-         "-p", "no:xdist", "-k", " and ".join(f"not {k}" for k in SKIP)],
+        [sys.executable, "-m", "pytest", *map(str, paths), "-q", "-x", "-p", "no:cacheprovider",
+         "-p", "no:xdist", "-m", "not no_x64_rerun"],
         cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=1500)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
