@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._steps import fl, imax, is_int, tmin
+from ._steps import const, fl, imax, is_int, tmin
 
 Shape = Callable[[jax.Array, jax.Array, Any], jax.Array]
 
@@ -37,7 +37,7 @@ def remaining(t: jax.Array, steps: Any) -> tuple[jax.Array, jax.Array]:
     if is_int(t) and isinstance(steps, int) and steps > imax(t):
         return fl(steps) - fl(t), fl(t)  # never done: t cannot reach steps
     k = tmin(t, steps)
-    return fl(steps - k), fl(k)
+    return fl(const(t, steps) - k), fl(k)  # in t's dtype: uint32 constants beyond int32
 
 
 def anneal(start: Any, end: Any, t: jax.Array, steps: Any, fall: Shape,

@@ -32,7 +32,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _checks as check
-from ._steps import as_step, finish
+from ._steps import as_step, finish, host_step
 
 _REGISTRY: dict[str, type] = {}  # schedules, and plateau (a stateful schedule)
 
@@ -136,20 +136,53 @@ class Schedule:
     # True for schedules whose long rise is their design (one-cycle, cyclic).
     _long_rise: ClassVar[bool] = False
 
+    # Float hyperparameters whose concrete value picks a more precise code path: the
+    # eager path compiles one program per value of these rather than passing them as
+    # arguments. ``log(gamma)`` on the host (float32's rounded gamma near 1 is not
+    # precise enough), HF's ``num_cycles`` as an exact fraction (the phase in integers),
+    # ``exponent``/``power`` == 1.0 skipping the power. One list of names for every class,
+    # so that recipes passing these on to a curve are covered too.
+    _specialize: ClassVar[tuple[str, ...]] = ("gamma", "num_cycles", "exponent", "power")
+
     def __call__(self, step: ArrayLike) -> jax.Array:
         """Returns the learning rate at ``step`` (any shape; int or float).
 
         Called on a concrete step outside a trace (``lr(0)`` for logging), the
-        schedule runs as one compiled program, cached per schedule value, rather
-        than op by op.
+        schedule runs as one compiled program, cached per schedule *structure*
+        (its classes and static fields): the float hyperparameters are passed as
+        arguments, so a schedule that differs only in them (a sweep over peak LRs)
+        reuses the program.
+
+        Step types. Integer steps are decided in integer arithmetic, exactly.
+        Without ``jax_enable_x64`` JAX holds integer steps in 32 bits: a concrete
+        step from the host (a Python int, a NumPy int64/uint64 scalar or array)
+        that int32 cannot hold but uint32 can (``2**31 .. 2**32 - 1``) is passed
+        as uint32, exactly; a larger one raises a ValueError (never a wrapped
+        value); with x64 the same holds for int64/uint64 (up to ``2**64 - 1``).
+        Every integer type follows this one rule. Under ``jit`` JAX converts the
+        arguments before the schedule sees them, so pass steps there as int32 or
+        uint32 (or enable x64). Float steps give exactly the value at the float's
+        own value, and past 2**24 (float32) each float is an integer spaced more
+        than one step from the next: periodic schedules reduce it exactly (fmod),
+        so every value stays in the schedule's range, and eager, ``jit`` and
+        ``vmap`` agree.
         """
         if isinstance(step, jax.core.Tracer) or not isinstance(step, _CONCRETE):
             return self._trace(step)  # traced, or a list/odd type: validated op by op
-        try:
-            fn = _compiled(self)
-        except TypeError:  # traced or unhashable hyperparameters: evaluate inline
+        step = host_step(step, type(self).__name__)
+        program = self._program
+        if program is None:  # traced or unhashable hyperparameters: evaluate inline
             return self._trace(step)
-        return fn(step)
+        fn, args = program
+        return fn(args, step)
+
+    @functools.cached_property
+    def _program(self) -> tuple[Callable, tuple] | None:
+        return _eager_program(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Cached evaluations (compiled programs, built recipes) are not part of the value.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def _trace(self, step: ArrayLike) -> jax.Array:
         fn = type(self).__name__
@@ -500,7 +533,10 @@ class wrap(Schedule):
     Use it to pass optax schedules or lambdas wherever jaxsched expects a
     schedule (``join``, ``repeat``, ``warmup``, ``clip`` and the operators wrap
     plain callables for you). The function receives the step as given (int or
-    float array) and must return a float scalar per step.
+    float array) and must return a float scalar per step. A function that only
+    accepts a scalar step (``optax.cosine_onecycle_schedule``, for one) is found
+    at construction, by tracing it on a vector, and is mapped over arrays of
+    steps, so it works in ``evaluate``, ``plot`` and ``describe`` too.
 
     Args:
       fn: a function ``step -> lr`` built from ``jnp``/``lax`` ops.
@@ -530,6 +566,8 @@ class wrap(Schedule):
         check_traceable(self.fn, "wrap", "fn")
 
     def _eval(self, t: jax.Array) -> jax.Array:
+        if t.ndim > 0 and _scalar_only(self.fn):
+            return jnp.vectorize(lambda step: jnp.asarray(self.fn(step)))(t)
         return jnp.asarray(self.fn(t))
 
     def __repr__(self) -> str:
@@ -549,6 +587,30 @@ def _traceable(fn: Callable) -> Exception | None:
     if not hasattr(out, "shape") or out.shape != () or not jnp.issubdtype(out.dtype, jnp.number):
         return TypeError(f"it returned {out!r}, not a numeric scalar")
     return None
+
+
+def _vector_failure(fn: Callable) -> bool:
+    # Two odd shapes, so that a function's own small arrays (optax's boundaries) cannot
+    # broadcast against the steps by coincidence.
+    for shape in ((7,), (3, 5)):
+        try:
+            out = jax.eval_shape(fn, jax.ShapeDtypeStruct(shape, jnp.int32))
+        except Exception:  # noqa: BLE001 - a scalar-only function
+            return True
+        if getattr(out, "shape", None) != shape:
+            return True
+    return False
+
+
+_vector_cached = functools.lru_cache(maxsize=512)(_vector_failure)
+
+
+def _scalar_only(fn: Callable) -> bool:
+    """Whether ``fn`` (traceable on a scalar step) fails or misbehaves on a vector of steps."""
+    try:
+        return _vector_cached(fn)
+    except TypeError:  # unhashable callable
+        return _vector_failure(fn)
 
 
 def check_traceable(fn: Callable, where: str, name: str) -> None:
@@ -639,10 +701,76 @@ def _paren(x: Any, kind: type | tuple[type, ...]) -> str:
     return f"({text})" if isinstance(x, kind) else text
 
 
+# --------------------------------------------------------------------- eager path
+def _eager_program(schedule: Schedule) -> tuple[Callable, tuple] | None:
+    """The compiled program for ``schedule``'s structure and its float hyperparameters.
+
+    Python-float leaves are packed into one array argument (one argument whatever
+    the number of pieces: the warm call stays as cheap as a one-leaf schedule);
+    array leaves are arguments of their own; ints and the leaves a class lists in
+    ``_specialize`` become part of the cache key. None when a leaf is traced or
+    unhashable.
+    """
+    flat, treedef = jax.tree_util.tree_flatten_with_path(schedule)
+    kinds, packed, arrays, baked = [], [], [], []
+    for path, leaf in flat:
+        if isinstance(leaf, jax.core.Tracer):
+            return None
+        if isinstance(leaf, float) and not _specialized(schedule, path):
+            kinds.append("f")
+            packed.append(leaf)
+        elif isinstance(leaf, jax.Array | np.ndarray | np.generic):
+            kinds.append("a")
+            arrays.append(leaf)
+        else:
+            kinds.append("k")
+            baked.append((type(leaf), leaf.hex() if isinstance(leaf, float) else leaf))
+    key = (treedef, tuple(kinds), tuple(baked))
+    try:
+        fn = _compiled(key)
+    except TypeError:  # an unhashable leaf
+        return None
+    # On the device once: a committed array is the cheapest argument to dispatch.
+    values = jnp.asarray(np.asarray(packed, np.float64), jnp.result_type(float))
+    return fn, (values, tuple(arrays))
+
+
+def _specialized(schedule: Schedule, path: tuple) -> bool:
+    """Whether the leaf at ``path`` is in a field its schedule class lists in ``_specialize``."""
+    obj, owner, field = schedule, None, None
+    for entry in path:
+        if isinstance(obj, Schedule) and isinstance(entry, jax.tree_util.GetAttrKey):
+            owner, field = obj, entry.name
+        if isinstance(entry, jax.tree_util.GetAttrKey):
+            obj = getattr(obj, entry.name)
+        elif isinstance(entry, jax.tree_util.SequenceKey):
+            obj = obj[entry.idx]
+        else:
+            return False
+    return owner is not None and field in type(owner)._specialize
+
+
+# Programs kept: each is about 1.4 MB of compiled code, and there is one per schedule
+# structure (not per value), so a sweep over hyperparameters shares one.
+PROGRAMS = 256
+
+
+@functools.lru_cache(maxsize=PROGRAMS)
+def _compiled(key: tuple) -> Callable:
+    treedef, kinds, baked = key
+
+    def run(args: tuple, step: jax.Array) -> jax.Array:
+        packed, arrays = args
+        sources = {"f": iter(packed[i] for i in range(packed.shape[0])), "a": iter(arrays),
+                   "k": iter(float.fromhex(v) if t is float else v for t, v in baked)}
+        leaves = [next(sources[k]) for k in kinds]
+        schedule = jax.tree_util.tree_unflatten(treedef, leaves)
+        return schedule._trace(step)
+
+    return jax.jit(run)
+
+
 # --------------------------------------------------------------------- evaluate
-@functools.lru_cache(maxsize=256)
-def _compiled(schedule: Schedule) -> Callable:
-    return jax.jit(schedule._trace)
 
 
 def evaluate(schedule: Any, steps: int | ArrayLike) -> np.ndarray:

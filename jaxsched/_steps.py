@@ -23,10 +23,59 @@ def float_dtype() -> jnp.dtype:
     return jnp.result_type(float)
 
 
+def host_step(step: Any, fn: str) -> Any:
+    """A concrete integer step from the host, in a dtype that holds it exactly.
+
+    JAX narrows NumPy int64 steps to int32 without x64, wrapping ``2**31`` to
+    ``-2**31``, and refuses Python ints beyond int32. Here every integer type follows
+    one rule: a step that int32 (int64 with x64) cannot hold but uint32 (uint64) can
+    is passed as unsigned, exactly (negative steps count as 0 anyway); a larger step
+    raises a ValueError. Never a wrapped value. JAX arrays and floats pass through.
+    """
+    dtype = getattr(step, "dtype", None)
+    if dtype is not None and (dtype.kind not in "iu" or dtype.itemsize < 8) \
+            or isinstance(step, float | bool | jax.Array):
+        return step  # the common cases first: the eager call's overhead is a few µs
+    x64 = bool(jax.config.jax_enable_x64)
+    smax, umax = (2**63 - 1, 2**64 - 1) if x64 else (2**31 - 1, 2**32 - 1)
+    if isinstance(step, int):
+        if step > smax:
+            _check_top(step, umax, fn)
+            return np.asarray(step, np.uint64 if x64 else np.uint32)
+        return 0 if step < -smax else step
+    if not isinstance(step, np.ndarray | np.generic | list | tuple):
+        return step
+    try:
+        a = np.asarray(step)
+    except OverflowError:  # Python ints beyond uint64 in a list
+        _check_top(max(int(v) for v in np.ravel(np.asarray(step, dtype=object))), umax, fn)
+        raise
+    except ValueError:  # ragged: let jnp report it
+        return step
+    if a.dtype == object and a.size and all(isinstance(v, int) for v in a.ravel()):
+        _check_top(int(a.max()), umax, fn)  # Python ints beyond int64 (NumPy keeps objects)
+    if not np.issubdtype(a.dtype, np.integer) or a.dtype.itemsize < 8 or x64 or a.size == 0:
+        return a  # (a list of ints beyond int64 is uint64 here, which jnp would refuse)
+    top = int(a.max())
+    if top <= smax:
+        return a
+    _check_top(top, umax, fn)
+    return np.maximum(a, 0).astype(np.uint32)
+
+
+def _check_top(top: int, umax: int, fn: str) -> None:
+    if top > umax:
+        mode = ("64-bit mode" if umax > 2**32
+                else "32-bit mode (up to 2**32 - 1 without jax_enable_x64)")
+        raise ValueError(f"{fn}: step {top} is beyond the integer steps JAX holds in {mode}; "
+                         "a step is never wrapped. Enable x64 (jax.config.update("
+                         "'jax_enable_x64', True)) or pass the step as a float.")
+
+
 def as_step(step: ArrayLike, fn: str) -> jax.Array:
     """Validates and normalises a step: int steps stay ints (>= 32 bit), floats become
     the default float dtype, and negative steps are treated as step 0."""
-    t = jnp.asarray(step)
+    t = jnp.asarray(host_step(step, fn))
     dtype = t.dtype
     if jnp.issubdtype(dtype, jnp.bool_) or not (
         jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
@@ -79,8 +128,8 @@ def const(t: jax.Array, c: Any) -> Any:
     """
     if not isinstance(c, int):
         return c
-    if is_int(t):
-        return min(c, imax(t))
+    if is_int(t):  # in t's own dtype: a weak Python int beyond int32 cannot be parsed
+        return np.asarray(min(c, imax(t)), t.dtype)
     return float(c)
 
 
@@ -113,9 +162,20 @@ def since(t: jax.Array, c: int) -> jax.Array:
 
 
 def divide(t: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:
-    """``(t // c, t % c)`` for a static positive int ``c``, exact for integer ``t``."""
+    """``(t // c, t % c)`` for a static positive int ``c``.
+
+    Exact for integer ``t``. For float ``t`` the remainder is exact too (``fmod`` is),
+    so it always lies in ``[0, c)``: ``t - floor(t / c) * c`` does not, because
+    ``t / c`` rounds (past 2**24 by more than a step) and XLA fuses the product into
+    the subtraction differently under ``jit`` and ``vmap``. The quotient is then the
+    rounded ``(t - r) / c``: only as exact as the float step itself.
+    """
     if is_int(t) and c > imax(t):
         return jnp.zeros_like(t), t
-    # Steps are >= 0 here, so truncating division is floor division (and cheaper).
-    q = lax.div(t, jnp.asarray(c, t.dtype)) if is_int(t) else jnp.floor(t / c)
-    return q, t - q * c
+    if is_int(t):
+        # Steps are >= 0 here, so truncating division is floor division (and cheaper).
+        c = np.asarray(c, t.dtype)
+        q = lax.div(t, c)
+        return q, t - q * c
+    r = lax.rem(t, jnp.asarray(c, t.dtype))
+    return jnp.floor((t - r) / c + 0.5), r

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from . import _anneal as shape
 from . import _checks as check
@@ -35,7 +36,7 @@ from ._curves import constant, inverse_sqrt, linear
 from ._join import join
 from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import fl, imax, is_int, reached, since, tmin
+from ._steps import const, fl, imax, is_int, reached, since, tmin
 
 __all__ = [
     "get_scheduler",
@@ -68,9 +69,11 @@ def _ramp(t: jax.Array, w: int) -> jax.Array:
 
 
 def _cos2(m: jax.Array, span: int) -> jax.Array:
-    """``cos(pi * m / span) ** 2`` for an int ``0 <= m < span``, written as
+    """``cos(pi * m / span) ** 2`` for ``0 <= m < span``, written as
     ``sin(pi * (span - 2 m) / (2 span)) ** 2``: ``span - 2 m`` is exact, so values near
     zero keep their relative precision (``1 + cos`` would cancel in float32)."""
+    if jnp.issubdtype(m.dtype, jnp.unsignedinteger):  # span - 2 m < 0 must not wrap
+        m = m.astype(jnp.int32)  # m < span < 2**30 (see _as_fraction)
     return jnp.sin(math.pi * fl(span - 2 * m) / (2 * span)) ** 2
 
 
@@ -78,15 +81,23 @@ _SCALES = (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 1000)
 
 
 def _as_fraction(c: Any, k: jax.Array, span: int) -> tuple[int, int] | None:
-    """``c`` as ``n / s`` with small ints (``num_cycles`` such as 0.5, 2, 1.3) when the step is
-    an int and ``n * s * span`` fits int32 arithmetic, else None."""
-    if not (isinstance(c, float) and is_int(k)):
+    """``c`` as ``n / s`` with small ints (``num_cycles`` such as 0.5, 2, 1.3) when
+    ``(n + 1) * s * span`` is exact in the step's arithmetic (int32, or the float's
+    integers), else None."""
+    if not isinstance(c, float):
         return None
+    exact = 2**30 if is_int(k) else 2 ** (jnp.finfo(k.dtype).nmant + 1)
     for s in _SCALES:
         n = round(s * c)
         if abs(n - s * c) <= 1e-9 * max(1.0, s * c):
-            return (n, s) if (n + 1) * s * span < 2**30 else None
+            return (n, s) if (n + 1) * s * span < exact else None
     return None
+
+
+def _mod(k: jax.Array, period: int) -> jax.Array:
+    """``k % period`` for ``k >= 0``; exact for float steps too (fmod is exact), so a float
+    step past 2**24 keeps its phase: ``cos(pi * k / span)`` would round ``k / span``."""
+    return k % period if is_int(k) else lax.rem(k, jnp.asarray(period, k.dtype))
 
 
 def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
@@ -100,11 +111,13 @@ def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
     if frac is not None:
         n, s = frac
         period = s * span
-        return _cos2(k % period * n % period, period)
+        return _cos2(_mod(_mod(k, period) * n, period), period)
     if isinstance(num_cycles, float) and num_cycles == 0.5 and not (is_int(k) and span > imax(k)):
         # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
-        # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact.
-        return jnp.sin(fl(span - k) * (math.pi / 2 / span)) ** 2
+        # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact; sin**2 is
+        # even, so |span - k| (no unsigned wrap-around past the end).
+        c = const(k, span)
+        return jnp.sin(fl(jnp.where(k <= c, c - k, k - c)) * (math.pi / 2 / span)) ** 2
     # A traced or irregular num_cycles: the phase num_cycles * k / span has period 1, so reduce
     # num_cycles * k modulo span first (cos never sees a large argument), then take
     # (1 + cos(2 pi x)) / 2 = sin(pi (span - 2 r) / (2 span)) ** 2, which does not cancel near 0.
@@ -276,7 +289,8 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
         span, k = max(1, n - w), since(t, w)
         frac = _as_fraction(self.num_cycles, k, span)
         if frac is not None and frac[1] == 1:  # an int num_cycles: restarts decided in ints
-            m = k % span * frac[0] % span  # cos(pi m / span / 2) ** 2 = cos(pi m / (2 span)) ** 2
+            # cos(pi m / span / 2) ** 2 = cos(pi m / (2 span)) ** 2
+            m = _mod(_mod(k, span) * frac[0], span)
             factor = _cos2(m, 2 * span)
         else:  # HF's float arithmetic: (num_cycles * p) % 1
             frac = jnp.remainder(self.num_cycles * (fl(k) / span), 1.0)

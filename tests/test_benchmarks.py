@@ -82,3 +82,15 @@ def test_mismatched_contenders_are_refused():
     assert h.check_same("ok", {"a": same, "b": same + 1e-7}) <= 1e-6
     with pytest.raises(h.MismatchError, match="would compare different functions"):
         h.check_same("bad", {"a": same, "b": same * 1.001})
+
+
+def test_eager_benchmark_runs_and_a_new_value_does_not_compile(tmp_path):
+    out = tmp_path / "eager.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.eager", "--n", "200", "--json",
+                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["new_value_compiles"] == 0 and data["sweep_compiles"] == 0
+    assert data["new_structure_compiles"] == 1

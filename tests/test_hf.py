@@ -113,6 +113,23 @@ def test_cosine_schedules_stay_precise_near_zero_in_float32():
                                rtol=1e-5, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "int32", "float32"])
+def test_cosines_give_the_same_values_for_unsigned_steps(dtype):
+    # HF's phase m = k % period * n % period enters sin(pi (period - 2 m) / (2 period)):
+    # with an unsigned step, period - 2 m wrapped (0.00663 instead of 3.05e-5 at step 45).
+    s = hf.get_cosine_schedule_with_warmup(1.0, 10, 100, num_cycles=1.3)
+    h = hf.get_cosine_with_hard_restarts_schedule_with_warmup(1.0, 10, 100, num_cycles=3)
+    t = np.arange(0, 121)
+    p = np.maximum(t - 10, 0) / 90
+    want = np.where(t < 10, t / 10, np.maximum(0, 0.5 * (1 + np.cos(np.pi * 1.3 * 2 * p))))
+    want_h = np.where(t < 10, t / 10, np.where(
+        t >= 100, 0.0, 0.5 * (1 + np.cos(np.pi * ((3 * p) % 1)))))
+    steps = jnp.asarray(t, dtype)
+    np.testing.assert_allclose(np.asarray(s(steps), np.float64), want, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(h(steps), np.float64), want_h, rtol=1e-5, atol=1e-9)
+    assert float(s(jnp.asarray(45, dtype))) == pytest.approx(3.0459e-4, rel=1e-3)
+
+
 # --------------------------------------------------------------------- validation
 ERRORS = [
     (lambda: hf.get_linear_schedule_with_warmup(0.1, 10, 0), ValueError,

@@ -116,3 +116,22 @@ def test_wrapped_optax_schedule_composes():
     t = np.arange(60)
     ref = np.where(t < 10, t / 10, np.asarray(optax_values(opt, np.maximum(t - 10, 0))))
     np.testing.assert_allclose(np.asarray(s(t)), ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", [optax.cosine_onecycle_schedule, optax.linear_onecycle_schedule],
+                         ids=["cosine_onecycle", "linear_onecycle"])
+def test_wrapped_scalar_only_optax_schedules_work_on_arrays(make, tmp_path):
+    # These optax schedules compare the step against their own boundary array, so they
+    # accept only scalar steps; wrap finds that at construction and maps them.
+    fn = make(100, 0.1)
+    s = js.wrap(fn)
+    ref = np.asarray([float(fn(i)) for i in range(100)])
+    np.testing.assert_allclose(js.evaluate(s, 100), ref, rtol=1e-6, atol=1e-7 * 0.1)
+    np.testing.assert_allclose(np.asarray(s(jnp.arange(6).reshape(2, 3))), ref[:6].reshape(2, 3),
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(s)(jnp.arange(10))), ref[:10], rtol=1e-6)
+    d = js.describe(s, 100)
+    assert d.peak == pytest.approx(0.1, rel=1e-6) and d.peak_step == 30
+    js.plot(s, 100, str(tmp_path / "a.png"))
+    js.plot(js.cosine(0.1, 0.0, 100), 100, str(tmp_path / "b.png"), compare=[s])
+    assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0

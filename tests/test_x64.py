@@ -25,6 +25,7 @@ RUNS = {  # id: (CPU seconds, the modules)
     "joins_compat_plateau": (65, ["test_optax_parity.py", "test_join.py", "test_recipes.py",
                              "test_pytorch.py", "test_hf.py", "test_plateau.py", "test_finder.py",
                              "test_groups.py"]),
+    "steps": (150, ["test_steps.py"]),  # every step dtype, every schedule (one compile each)
 }
 
 
