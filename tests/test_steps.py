@@ -89,8 +89,12 @@ def test_every_step_dtype_gives_the_int32_values(name, s):
 # Float32 integers past 2**24, spaced 2 .. 256 steps apart; each also as an exact uint32.
 BIG = np.asarray([2**24 + 2, 2**25 + 4, 2**28, 2**28 + 2**20 + 32, 2**30 + 64, 2**31 - 128,
                   2**31 + 256, 2**32 - 256], np.int64)
-# One schedule per class (the recorded cases differ in arguments, not in code paths).
-ONE_EACH = list({type(s).__name__ if "-" in i else i: (i, s) for i, s in SCHEDULES}.values())
+# One schedule per class (the recorded cases differ in arguments, not in code paths). PyTorch's
+# MultiplicativeLR replays its recursion, O(t) work per step (documented): at 2**32 that is
+# minutes of loop, not a test; its float steps are checked in the dtype sweep above.
+ONE_EACH = [v for v in {type(s).__name__ if "-" in i else i: (i, s)
+                        for i, s in SCHEDULES}.values()
+            if type(v[1]).__name__ != "MultiplicativeLR"]
 
 
 def _close(got, want, scale, what):
