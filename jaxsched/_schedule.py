@@ -774,7 +774,7 @@ def _compiled(key: tuple) -> Callable:
 
 
 def evaluate(schedule: Any, steps: int | ArrayLike) -> np.ndarray:
-    """The schedule's values as a NumPy array, compiled once per schedule.
+    """The schedule's values as a NumPy array, compiled once per schedule structure.
 
     Args:
       schedule: a Schedule or a jnp-traceable function of the step.
