@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import optax
 
 from . import _checks as check
+from ._opt_state import is_var, nnx_module
 from ._plateau import plateau
 from ._schedule import Schedule, as_schedule
 
@@ -137,7 +138,6 @@ class ParamGroups:
         Raises:
           TypeError: if ``make_optimizer`` is an optimizer rather than a factory.
         """
-        import optax
 
         if isinstance(make_optimizer, optax.GradientTransformation) or not callable(
                 make_optimizer):
@@ -233,12 +233,14 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
     paths = _leaf_paths(params)
     members: dict[str, list[str]] = {}
     unmatched: list[str] = []
+    group_of: dict[str, str] = {}  # every path matched once; labels and label_fn read this
     for path in paths:
         rule, m = _first_match(parsed, path)
         if rule is None:
             unmatched.append(path)
             continue
-        members.setdefault(_group_name(rule, m, path), []).append(path)
+        group_of[path] = _group_name(rule, m, path)
+        members.setdefault(group_of[path], []).append(path)
 
     for rule in parsed:
         if not any(g == rule.name or g.startswith(rule.name + "/") for g in members):
@@ -277,7 +279,9 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
         extra[default_group] = {}
 
     def classify(path: str) -> str:
-        rule, m = _first_match(parsed, path)
+        if path in group_of:
+            return group_of[path]
+        rule, m = _first_match(parsed, path)  # a path of another tree of the same model
         return default_group if rule is None else _group_name(rule, m, path)
 
     return ParamGroups(labels=_map_paths(classify, params), schedules=schedules, paths=groups,
@@ -397,15 +401,10 @@ def _schedule_of(value: Any, group: str, base: Any) -> Any:
 
 # ----------------------------------------------------------------- paths
 def _param_state(params: Any) -> Any:
-    nnx = sys.modules.get("flax.nnx")
+    nnx = nnx_module()
     if nnx is not None and isinstance(params, nnx.Module):
         return nnx.state(params, nnx.Param)
     return params
-
-
-def _is_variable(x: Any) -> bool:
-    nnx = sys.modules.get("flax.nnx")  # only loaded if the user built nnx parameters
-    return nnx is not None and isinstance(x, nnx.Variable)
 
 
 def _path_text(path: tuple) -> str:
@@ -413,7 +412,7 @@ def _path_text(path: tuple) -> str:
 
 
 def _leaf_paths(params: Any) -> list[str]:
-    leaves = jax.tree_util.tree_flatten_with_path(params, is_leaf=_is_variable)[0]
+    leaves = jax.tree_util.tree_flatten_with_path(params, is_leaf=is_var)[0]
     if not leaves:
         raise ValueError("param_groups: `params` has no leaves; pass the parameter pytree "
                          "(e.g. nnx.state(model, nnx.Param) or variables['params']).")
@@ -423,6 +422,6 @@ def _leaf_paths(params: Any) -> list[str]:
 def _map_paths(classify: Callable[[str], str], tree: Any) -> Any:
     def leaf(path: tuple, x: Any) -> Any:
         label = classify(_path_text(path))
-        return jax.tree.map(lambda _: label, x) if _is_variable(x) else label
+        return jax.tree.map(lambda _: label, x) if is_var(x) else label
 
-    return jax.tree_util.tree_map_with_path(leaf, tree, is_leaf=_is_variable)
+    return jax.tree_util.tree_map_with_path(leaf, tree, is_leaf=is_var)

@@ -60,7 +60,8 @@ def _leaves(tree: Any) -> list[_Leaf]:
                 node = node[entry.idx]
             else:  # a custom pytree node: its flattened position
                 part = jax.tree_util.keystr((entry,))
-                node = jax.tree_util.tree_leaves(node, is_leaf=is_plateau)[entry.key]
+                children, _ = jax.tree_util.default_registry.flatten_one_level(node)
+                node = list(children)[entry.key]
             if not transparent:
                 key.append(part)
                 if not isinstance(entry, SequenceKey):

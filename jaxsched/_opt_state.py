@@ -24,32 +24,33 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.typing import ArrayLike
 
 from . import _checks as check
 from . import _plateau
 from ._plateau import PlateauState, ReduceOnPlateauState
+from ._schedule import is_stateful
 from ._steps import float_dtype
 
 LR = "learning_rate"
 
 
 # --------------------------------------------------------------------- nnx leaves
-def _nnx() -> Any:
+def nnx_module() -> Any:
+    """``flax.nnx`` if the user imported it (jaxsched never imports Flax itself), else None."""
     return sys.modules.get("flax.nnx")
 
 
 def is_var(x: Any) -> bool:
     """Whether ``x`` is an nnx Variable (an ``nnx.Optimizer`` wraps its state in them)."""
-    nnx = _nnx()
+    nnx = nnx_module()
     return nnx is not None and isinstance(x, nnx.Variable)
 
 
 def unwrap(tree: Any) -> Any:
     """``tree`` with nnx Variables replaced by their values."""
-    if _nnx() is None:
+    if nnx_module() is None:
         return tree
     return jax.tree.map(lambda x: x.get_value() if is_var(x) else x, tree, is_leaf=is_var)
 
@@ -153,21 +154,8 @@ def found_plateaus(opt_state: Any, fn: str) -> list[tuple[str, PlateauState]]:
 
 
 # --------------------------------------------------------------------- schedules=
-def _is_number(x: Any) -> bool:
-    if isinstance(x, bool):
-        return False
-    if isinstance(x, int | float | np.number):
-        return True
-    return isinstance(x, np.ndarray | jax.Array) and x.shape == () and (
-        jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer))
-
-
-def _is_stateful(x: Any) -> bool:
-    return all(callable(getattr(x, m, None)) for m in ("init", "update", "__call__"))
-
-
 def _entry(fn: str, where: str, value: Any) -> Any:
-    if callable(value) or _is_number(value):
+    if callable(value) or check.concrete_number(value) is not None or check.is_tracer(value):
         return value
     raise TypeError(f"{fn}: `{where}` must be a schedule, a function of the step or a number, "
                     f"got {value!r}.")
@@ -281,20 +269,20 @@ def collect(opt_state: Any, schedules: Any, fn: str, *, constants: bool,
             raise ValueError(_needs(fn, f))
         elif f.kind == "schedule":
             sched = given[key]
-            if _is_stateful(sched):
+            if is_stateful(sched):
                 raise TypeError(f"{fn}: `{f.name}` follows a plain schedule in the state, but "
                                 f"`schedules` gives a stateful one, {sched!r}.")
             _put(out, name, _value(sched(unwrap(f.data)) if callable(sched) else sched))
         else:
             sched = given[key]
-            if not _is_stateful(sched):
+            if not is_stateful(sched):
                 raise TypeError(f"{fn}: `{f.name}` follows a stateful schedule; give that "
                                 f"schedule in `schedules`, got {sched!r}.")
             _put(out, name, _value(sched(unwrap(f.data))))
     for (group, name), sched in given.items():
         if (group, name) in used:
             continue
-        if _is_stateful(sched):
+        if is_stateful(sched):
             raise TypeError(
                 f"{fn}: `schedules` gives {name!r} a stateful schedule ({sched!r}) that is not "
                 "in the state; its state lives in the optimizer: build it with "

@@ -549,12 +549,6 @@ def advance(s: PlateauState, m: jax.Array) -> PlateauState:
 
 
 @jax.jit
-def next_lr(s: PlateauState) -> jax.Array:
-    """The LR (the scale, for ``reduce_on_plateau``) that the next update uses."""
-    return _lr(_unpack(s))
-
-
-@jax.jit
 def info(s: PlateauState) -> PlateauInfo:
     """``s`` read for logging; ``best`` is -/+inf until the first finite metric."""
     v = _unpack(s)
