@@ -100,18 +100,29 @@ def _mod(k: jax.Array, period: int) -> jax.Array:
     return k % period if is_int(k) else lax.rem(k, jnp.asarray(period, k.dtype))
 
 
-def _half_cosine(k: jax.Array, span: int, num_cycles: Any) -> jax.Array:
-    """HF's ``0.5 * (1 + cos(pi * num_cycles * 2 * k / span))``, unclamped in ``k``.
+def _since(t: jax.Array, start: int) -> jax.Array:
+    """``t - start`` for ``t >= start``; a negative ``start`` (HF's shifted count) adds."""
+    return since(t, start) if start >= 0 else t + (-start)
+
+
+def _half_cosine(t: jax.Array, start: int, span: int, num_cycles: Any) -> jax.Array:
+    """HF's ``0.5 * (1 + cos(pi * num_cycles * 2 * k / span))`` at ``k = t - start``,
+    unclamped in ``k`` (for ``t < start`` the value is unspecified: callers mask it).
 
     When ``num_cycles = n / s`` for small ints and the step is an int, the phase
     ``n k / (s span)`` is reduced modulo 1 in integer arithmetic: exact at any step and
     precise near zero (float32 would otherwise lose the digits of small values).
     """
-    frac = _as_fraction(num_cycles, k, span)
+    frac = _as_fraction(num_cycles, t, span)
     if frac is not None:
         n, s = frac
         period = s * span
-        return _cos2(_mod(_mod(k, period) * n, period), period)
+        if is_int(t):
+            k = _mod(_since(t, start), period)
+        else:  # reduce before subtracting: past 2**24 a float t - start would round
+            k = _mod(_mod(t, period) + (period - start % period), period)
+        return _cos2(_mod(k * n, period), period)
+    k = _since(t, start)
     if isinstance(num_cycles, float) and num_cycles == 0.5 and not (is_int(k) and span > imax(k)):
         # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
         # sin(pi / 2 * (span - k) / span) ** 2 for every k, with span - k exact; sin**2 is
@@ -245,7 +256,7 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
 
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
-        factor = _half_cosine(since(t, w), max(1, n - w), self.num_cycles)
+        factor = _half_cosine(t, w, max(1, n - w), self.num_cycles)
         return self.lr * _warmed(t, w, _ramp(t, w), jnp.maximum(0.0, factor))
 
 
@@ -337,7 +348,7 @@ class _CosineToFloor(Recipe):
     def _eval(self, t: jax.Array) -> jax.Array:
         w, n = self.num_warmup_steps, self.num_training_steps
         floor = self.lr * self.min_lr_rate if self.min_lr is None else self.min_lr
-        c = _half_cosine(since(t, w) + self._offset, max(1, n - w), self.num_cycles)
+        c = _half_cosine(t, w - self._offset, max(1, n - w), self.num_cycles)
         # HF's lr * max(0, c * (1 - r) + r), r = floor / lr, anchored at the floor: nothing
         # cancels near it, and it is exactly min_lr (lr * min_lr_rate) where c is 0.
         decay = floor + (self.lr - floor) * jnp.maximum(c, 0.0)
@@ -593,7 +604,7 @@ class get_wsd_schedule(Recipe):  # noqa: N801
         k = tmin(since(t, w + s), d)
         done, left = fl(k), fl(d - k)
         down = {"linear": lambda: shape.linear(left, done, max(1, d)),
-                "cosine": lambda: _half_cosine(k, max(1, d), self.num_cycles),
+                "cosine": lambda: _half_cosine(k, 0, max(1, d), self.num_cycles),
                 "1-sqrt": lambda: shape.one_minus_sqrt(left, done, max(1, d))}[self.decay_type]()
         # HF's lr * max(0, f * (1 - r) + r), anchored at the floor lr * r (f >= 0 here):
         # exactly lr * r once decayed.

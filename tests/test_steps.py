@@ -86,7 +86,7 @@ def test_every_step_dtype_gives_the_int32_values(name, s):
             np.testing.assert_array_equal(np.asarray(out, np.float64), ref, err_msg=f"{name} {d}")
 
 
-# Float32 integers past 2**24, spaced 2 .. 256 steps apart; each also as an exact uint32.
+# Past 2**24, spaced 2 .. 256 steps apart (float32 rounds some of them to a neighbour).
 BIG = np.asarray([2**24 + 2, 2**25 + 4, 2**28, 2**28 + 2**20 + 32, 2**30 + 64, 2**31 - 128,
                   2**31 + 256, 2**32 - 256], np.int64)
 # One schedule per class (the recorded cases differ in arguments, not in code paths). PyTorch's
@@ -106,7 +106,7 @@ def test_float_steps_past_2_24_stay_in_range_and_agree_eager_jit_vmap(name, s):
     @jax.jit
     def run(t):
         return (s(t), jax.vmap(s)(t), s(jnp.arange(0, 20_000, dtype=jnp.int32)),
-                s(jnp.asarray(BIG, jnp.uint32)))
+                s(t.astype(jnp.uint32)))  # the integers the floats hold, as exact ints
 
     t = np.asarray(BIG, FLOAT)
     array, mapped, dense, exact = (np.asarray(x, np.float64) for x in run(t))
@@ -114,6 +114,8 @@ def test_float_steps_past_2_24_stay_in_range_and_agree_eager_jit_vmap(name, s):
     scale = np.abs(dense).max()
     _close(mapped, array, scale, f"{name}: vmap against jit")
     _close(eager, array, scale, f"{name}: eager scalar steps against jit")
+    # Each float is an integer (2**30 + 64 rounds to 2**30 in float32): the value there.
+    _close(array, exact, scale, f"{name}: float steps against the same integers as uint32")
     values = np.concatenate([dense, exact])
     lo, hi = values.min() - 1e-6 * scale, values.max() + 1e-6 * scale
     for got in (array, eager):
@@ -233,3 +235,15 @@ def test_eager_programs_are_shared_and_schedules_still_pickle():
     again = pickle.loads(pickle.dumps(a))
     assert again == a and "_program" not in again.__dict__
     assert float(again(np.int32(77))) == 0.0
+
+
+@pytest.mark.parametrize("num_cycles", [0.5, 1.3])
+def test_hf_shifted_cosine_without_warmup_for_every_step_dtype(num_cycles):
+    # The lr_rate variant counts from w - 1 = -1 here: no unsigned wrap, no float rounding.
+    s = hf.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+        0.1, 0, 50, num_cycles=num_cycles, min_lr_rate=0.1)
+    t = np.arange(120)
+    ref = 0.1 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * num_cycles * 2 * (t + 1) / 50)))
+    for dtype in (jnp.int32, jnp.uint32, jnp.float32):
+        np.testing.assert_allclose(np.asarray(s(jnp.asarray(t, dtype)), np.float64), ref,
+                                   rtol=2e-6, atol=1e-8, err_msg=str(dtype))
