@@ -13,26 +13,25 @@ follows traced hyperparameters (a ``vmap`` over peak learning rates).
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from . import _checks as check
 from ._curves import DECAYS, constant, polynomial
 from ._join import join, warmup
-from ._schedule import Schedule, as_schedule, hyper, schedule_class, static
-from ._steps import float_dtype, reached, since
+from ._schedule import Schedule, as_schedule, hyper, is_stateful, schedule_class, shift, static
+from ._steps import as_step, float_dtype, host_step, reached, since
 
 _DECAY_CURVES = (*DECAYS.values(), polynomial)  # start -> end over steps
 
 
 def _old(fn: str, name: str, value: Any) -> Schedule:
     """Field checker: the schedule the run followed (a plateau must be re-planned inside)."""
-    if hasattr(value, "init") and hasattr(value, "update") and callable(value):
+    if is_stateful(value):
         raise TypeError(f"{fn}: `{name}` is a stateful schedule (a plateau): its LR depends on "
                         f"the metrics it was fed, so re-plan its base instead, e.g. "
                         f"js.plateau({fn}(p.schedule, ...), ...) with the same plateau settings.")
@@ -46,13 +45,25 @@ def _step(at: int) -> jax.Array:
     constant computed with exact division, while ``schedule(t)`` at run time divides
     by a rounded reciprocal, and the two could differ in the last bits.
     """
-    if at <= np.iinfo(np.int32).max:
-        step = jnp.asarray(at, jnp.int32)
-    elif jax.config.jax_enable_x64:
-        step = jnp.asarray(at, jnp.int64)
-    else:
+    try:  # the dtype rule of a call from the host: int32, else uint32 (int64/uint64 with x64)
+        step = as_step(host_step(at, "re-plan"), "re-plan")
+    except ValueError:  # beyond every integer step: only a float can stand for it
         step = jnp.asarray(float(at), float_dtype())
     return lax.optimization_barrier(step)
+
+
+def _value_at(s: Schedule, step: int) -> jax.Array:
+    """``s`` at the static step ``step``, inside a trace. A re-plan answers from the side of
+    its switch that ``step`` is on, so a re-plan of a re-plan evaluates each level once
+    (evaluating both sides, as ``_eval`` must for a traced step, would double the program
+    at every level)."""
+    if isinstance(s, _Replan):
+        switch = s._switch()
+        if step < switch:
+            return _value_at(s.schedule, step)
+        lr = _value_at(s.schedule, switch) if s._from_lr else None
+        return _value_at(s._tail(lr), step - switch)
+    return s._eval(_step(step))
 
 
 class _Replan(Schedule):
@@ -82,7 +93,7 @@ class _Replan(Schedule):
     def _eval(self, t: jax.Array) -> jax.Array:
         switch = self._switch()
         old = self.schedule._eval(t)
-        lr = self.schedule._eval(_step(switch)) if self._from_lr else None
+        lr = _value_at(self.schedule, switch) if self._from_lr else None
         new = self._tail(lr)._eval(since(t, switch))
         return jnp.where(reached(t, switch), new, old)
 
@@ -202,9 +213,9 @@ class extend(_Replan):
         if self.total_steps <= self.at:
             raise ValueError(f"extend: needs at < total_steps, got at={self.at}, "
                              f"total_steps={self.total_steps}.")
-        _extend_plan(self.schedule, self.at, self.total_steps)
+        _ = self._plan  # refuses a schedule that has no final decay to re-plan
 
-    @property
+    @functools.cached_property
     def _plan(self) -> _Plan:
         return _extend_plan(self.schedule, self.at, self.total_steps)
 
@@ -330,5 +341,4 @@ class restart(_Replan):
         return warmup(self.new, self.warmup_steps, start=lr_switch)
 
     def _horizon(self) -> int | float | None:
-        h = self.new._horizon()
-        return h if h is None or h == math.inf else self.at + self.warmup_steps + h
+        return shift(self.new._horizon(), self.at + self.warmup_steps)

@@ -172,7 +172,9 @@ def test_shard_map_and_global_jit_agree(records):
 def test_unaveraged_metric_makes_hosts_diverge(records):
     """The control: each host reporting its own loss cuts its LR at other steps."""
     host0, host1 = (r["local"] for r in records["full"])
-    assert [r["val_loss"] for r in host0] == [r["local_val"] for r in host0]
+    for host in (host0, host1):  # each host acted on its own loss, by the rule in float64
+        want = reference([r["local_val"] for r in host])
+        assert [r["scale"] for r in host] == pytest.approx([w["scale"] for w in want])
     assert [r["scale"] for r in host0] != [r["scale"] for r in host1]
 
 

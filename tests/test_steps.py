@@ -221,9 +221,12 @@ def test_eager_calls_compile_once_per_structure_not_per_value():
 
 def test_specialised_fields_compile_per_value_and_keep_their_precision():
     # exponential takes log(gamma) on the host: float32's rounded gamma near 1 would be off.
+    counts = []
     for gamma in (0.9999, 0.99991):
         s = js.exponential(1.0, gamma)
+        counts.append(COMPILES.count)
         assert float(s(np.int32(100_000))) == pytest.approx(gamma**100_000, rel=2e-6)
+    assert COMPILES.count > counts[1], "a new gamma (a specialised field) did not compile"
 
 
 def test_eager_programs_are_shared_and_schedules_still_pickle():

@@ -5,11 +5,8 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 HERE = pathlib.Path(__file__).parent
 SCRIPT = HERE / "typecheck" / "user_script.py"
-pytest.importorskip("mypy")
 
 
 def mypy(path: pathlib.Path, cache: pathlib.Path) -> subprocess.CompletedProcess:

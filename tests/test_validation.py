@@ -224,7 +224,7 @@ def test_no_misleading_positional_hint():
     assert "pass 2" not in str(info.value)
 
 
-def test_huge_patience_means_never_and_is_stored_exactly():
+def test_huge_patience_means_never_and_is_clamped_to_int32_max():
     state = js.plateau(0.1, patience=2**32, cooldown=2**40, stop_patience=2**62).init()
     assert int(state.patience) == int(state.cooldown) == 2**31 - 1
     assert int(state.stop_patience) == 2**31 - 1
