@@ -10,7 +10,6 @@ to get ints back.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -19,7 +18,15 @@ from jax.typing import ArrayLike
 
 from . import _checks as check
 from ._lookup import segment
-from ._schedule import Schedule, as_schedule, hyper, schedule_class, schedule_field, static
+from ._schedule import (
+    Schedule,
+    as_schedule,
+    hyper,
+    latest,
+    schedule_class,
+    schedule_field,
+    static,
+)
 from ._steps import as_step, fl
 
 
@@ -150,6 +157,14 @@ class batch_ramp(_IntSchedule):
         return self.steps if self.end > self.start else None
 
 
+def _batch_schedule(fn: str, name: str, value: Any) -> Schedule:
+    """Field checker: a schedule of the batch size (a number is refused: that is no ramp)."""
+    if not isinstance(value, Schedule) and not callable(value):
+        raise TypeError(f"{fn}: `{name}` must be a schedule of the batch size "
+                        f"(e.g. js.batch_ramp(...)), got {value!r}.")
+    return as_schedule(value, fn, name)
+
+
 @schedule_class
 class scale_by_batch(Schedule):
     """A learning rate rescaled as the batch grows: linear or square-root scaling.
@@ -184,24 +199,13 @@ class scale_by_batch(Schedule):
     """
 
     schedule: Schedule = hyper(schedule_field)
-    batch: Schedule = hyper()
+    batch: Schedule = hyper(_batch_schedule)
     base_batch: int = static(check.positive_int)
     rule: str = static(check.one_of("linear", "sqrt"), default="linear")
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.batch, Schedule) and not callable(self.batch):
-            raise TypeError(f"scale_by_batch: `batch` must be a schedule of the batch size "
-                            f"(e.g. js.batch_ramp(...)), got {self.batch!r}.")
-        object.__setattr__(self, "batch", as_schedule(self.batch, "scale_by_batch", "batch"))
-        super().__post_init__()
 
     def _eval(self, t: jax.Array) -> jax.Array:
         ratio = fl(self.batch._eval(t)) / fl(self.base_batch)
         return self.schedule._eval(t) * (ratio if self.rule == "linear" else jnp.sqrt(ratio))
 
     def _horizon(self) -> Any:
-        ends = [self.schedule._horizon(), self.batch._horizon()]
-        if math.inf in ends:
-            return math.inf
-        ends = [h for h in ends if h is not None]
-        return max(ends) if ends else None
+        return latest(self.schedule._horizon(), self.batch._horizon())

@@ -323,6 +323,15 @@ class Recipe(Schedule):
         return [(offset, self)] if inner is None else inner._course(offset)
 
 
+def latest(*horizons: int | float | None) -> int | float | None:
+    """The horizon of schedules running side by side (a product, a sum, a scaled LR):
+    inf if one never settles, else the latest planned end, None if none has one."""
+    if math.inf in horizons:
+        return math.inf
+    known = [h for h in horizons if h is not None]
+    return max(known) if known else None
+
+
 def shift(h: int | float | None, by: int) -> int | float | None:
     """A horizon moved ``by`` steps later (None and inf stay)."""
     return h if h is None or h == math.inf else by + h
@@ -646,11 +655,7 @@ class _Binary(Schedule):
         raise NotImplementedError
 
     def _horizon(self) -> int | float | None:
-        ends = [x._horizon() for x in (self.a, self.b) if isinstance(x, Schedule)]
-        if math.inf in ends:
-            return math.inf
-        known = [h for h in ends if h is not None]
-        return max(known) if known else None
+        return latest(*(x._horizon() for x in (self.a, self.b) if isinstance(x, Schedule)))
 
     def _handoffs(self) -> tuple[int, ...]:
         return tuple(b for x in (self.a, self.b) if isinstance(x, Schedule)

@@ -138,12 +138,6 @@ def tmin(t: jax.Array, c: Any) -> jax.Array:
     return jnp.minimum(t, const(t, c))
 
 
-def frac(t: jax.Array, steps: Any) -> jax.Array:
-    """``min(t, steps) / steps`` in float, clamped to [0, 1]: XLA may turn the division
-    into a multiply by the rounded reciprocal, which must not overshoot the end value."""
-    return jnp.minimum(fl(tmin(t, steps)) / fl(steps), 1.0)
-
-
 def reached(t: jax.Array, c: int) -> jax.Array:
     """``t >= c`` for a static int ``c``, exact for every integer ``t``."""
     if is_int(t) and c > imax(t):

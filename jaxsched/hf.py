@@ -28,7 +28,6 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from . import _anneal as shape
 from . import _checks as check
@@ -36,7 +35,7 @@ from ._curves import constant, inverse_sqrt, linear
 from ._join import join
 from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import const, fl, imax, is_int, reached, since, tmin
+from ._steps import const, divide, fl, imax, is_int, reached, since, tmin
 
 __all__ = [
     "get_scheduler",
@@ -94,10 +93,9 @@ def _as_fraction(c: Any, k: jax.Array, span: int) -> tuple[int, int] | None:
     return None
 
 
-def _mod(k: jax.Array, period: int) -> jax.Array:
-    """``k % period`` for ``k >= 0``; exact for float steps too (fmod is exact), so a float
-    step past 2**24 keeps its phase: ``cos(pi * k / span)`` would round ``k / span``."""
-    return k % period if is_int(k) else lax.rem(k, jnp.asarray(period, k.dtype))
+def _rem(k: jax.Array, period: int) -> jax.Array:
+    """``k % period`` for ``k >= 0``, exact for float steps too (``divide``'s fmod)."""
+    return divide(k, period)[1]
 
 
 def _since(t: jax.Array, start: int) -> jax.Array:
@@ -118,10 +116,10 @@ def _half_cosine(t: jax.Array, start: int, span: int, num_cycles: Any) -> jax.Ar
         n, s = frac
         period = s * span
         if is_int(t):
-            k = _mod(_since(t, start), period)
+            k = _rem(_since(t, start), period)
         else:  # reduce before subtracting: past 2**24 a float t - start would round
-            k = _mod(_mod(t, period) + (period - start % period), period)
-        return _cos2(_mod(k * n, period), period)
+            k = _rem(_rem(t, period) + (period - start % period), period)
+        return _cos2(_rem(k * n, period), period)
     k = _since(t, start)
     if isinstance(num_cycles, float) and num_cycles == 0.5 and not (is_int(k) and span > imax(k)):
         # One half-wave, too long for the integer phase: (1 + cos(pi k / span)) / 2 =
@@ -301,7 +299,7 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
         frac = _as_fraction(self.num_cycles, k, span)
         if frac is not None and frac[1] == 1:  # an int num_cycles: restarts decided in ints
             # cos(pi m / span / 2) ** 2 = cos(pi m / (2 span)) ** 2
-            m = _mod(_mod(k, span) * frac[0], span)
+            m = _rem(_rem(k, span) * frac[0], span)
             factor = _cos2(m, 2 * span)
         else:  # HF's float arithmetic: (num_cycles * p) % 1
             frac = jnp.remainder(self.num_cycles * (fl(k) / span), 1.0)

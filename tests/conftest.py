@@ -3,7 +3,7 @@ the two markers of this suite.
 
 - ``no_x64_rerun("why")``: the test does not depend on the float dtype (repr, config, pickle,
   trace counts, error text), so ``test_x64.py`` does not run it again under ``JAX_ENABLE_X64=1``.
-  Every test that compares values is re-run; the reason is required.
+  Every other test of the modules listed in ``test_x64.RUNS`` is re-run; the reason is required.
 - ``heavy(seconds=..., group=...)``: a test that takes seconds (a subprocess, a training loop).
   These are dealt first, longest group first, over the workers of ``pytest -n 2``, so the long
   ones start early and side by side and the short ones fill in around them, instead of one
