@@ -35,7 +35,7 @@ from ._curves import constant, inverse_sqrt, linear
 from ._join import join
 from ._recipes import warmup_constant, warmup_linear, warmup_polynomial
 from ._schedule import Recipe, Schedule, hyper, schedule_class, static
-from ._steps import const, divide, fl, imax, is_int, reached, since, tmin
+from ._steps import const, divide, fl, imax, is_int, reached, since
 
 __all__ = [
     "get_scheduler",
@@ -595,12 +595,12 @@ class get_wsd_schedule(Recipe):  # noqa: N801
         w, s, d, lr = self.num_warmup_steps, self._stable(), self.num_decay_steps, self.lr
         # Each factor f from the remaining steps (an exact integer difference) where HF's
         # 1 - x would cancel: 1 - sqrt(1 - p) = p / (1 + sqrt(1 - p)), 1 - q, 1 - sqrt(q).
-        done, left = fl(tmin(t, w)), fl(w - tmin(t, w))
+        left, done = shape.remaining(t, w)  # overflow-safe for w beyond the step dtype
         up = {"linear": lambda: shape.linear(done, left, max(1, w)),
               "cosine": lambda: shape.cosine(done, left, max(1, w)),
               "1-sqrt": lambda: shape.one_minus_sqrt(done, left, max(1, w))}[self.warmup_type]()
-        k = tmin(since(t, w + s), d)
-        done, left = fl(k), fl(d - k)
+        k = since(t, w + s)
+        left, done = shape.remaining(k, d)
         down = {"linear": lambda: shape.linear(left, done, max(1, d)),
                 "cosine": lambda: _half_cosine(k, 0, max(1, d), self.num_cycles),
                 "1-sqrt": lambda: shape.one_minus_sqrt(left, done, max(1, d))}[self.decay_type]()

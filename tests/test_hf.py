@@ -253,3 +253,11 @@ def test_get_scheduler_accepts_every_transformers_name():
             assert isinstance(s, js.StatefulSchedule)
         else:  # transformers' name maps to its own schedule, and it evaluates
             assert type(s).__name__ in dir(hf) and 0.0 < float(s(50)) <= 0.1 * (1 + 1e-6), name
+
+
+def test_wsd_with_phases_beyond_int32_evaluates():
+    # A warmup of 2**33 steps: int32 steps never leave it (no OverflowError on every call).
+    s = hf.get_wsd_schedule(0.1, num_warmup_steps=2**33, num_decay_steps=10,
+                            num_training_steps=2**33 + 100)
+    np.testing.assert_allclose(np.asarray(s(jnp.asarray([0, 5, 2**31 - 1], jnp.int32))),
+                               0.1 * np.asarray([0, 5, 2**31 - 1]) / 2**33, rtol=1e-6)
