@@ -106,7 +106,7 @@ class cosine(Schedule):
     start: Any = hyper(check.lr)
     end: Any = hyper(check.lr)
     steps: int = static(check.positive_int)
-    exponent: Any = hyper(check.positive, default=1.0)
+    exponent: Any = hyper(check.positive, default=1.0, specialize=True)
     _gather = ("start", "end", "steps")
 
     def _horizon(self) -> int:
@@ -140,7 +140,7 @@ class polynomial(Schedule):
     start: Any = hyper(check.lr)
     end: Any = hyper(check.lr)
     steps: int = static(check.positive_int)
-    power: Any = hyper(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0, specialize=True)
     _gather = ("start", "end", "steps")
 
     def _horizon(self) -> int:
@@ -177,7 +177,7 @@ class exponential(Schedule):
     """
 
     start: Any = hyper(check.lr)
-    gamma: Any = hyper(check.positive)
+    gamma: Any = hyper(check.positive, specialize=True)
     period: int = static(check.positive_int, default=1)
     staircase: bool = static(check.flag, default=False)
     end: Any = hyper(check.optional(check.lr), default=None)
@@ -236,7 +236,7 @@ class multistep(Schedule):
 
     start: Any = hyper(check.lr)
     milestones: Sequence[int] = static(check.sorted_ints())
-    gamma: Any = hyper(check.positive, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1, specialize=True)
 
     def _horizon(self) -> None:
         return None
@@ -433,7 +433,7 @@ class cyclic(Schedule):
     down_steps: int | None = static(check.optional(check.positive_int), default=None)
     policy: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                          default="triangular")
-    gamma: Any = hyper(check.positive, default=1.0)
+    gamma: Any = hyper(check.positive, default=1.0, specialize=True)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         up = self.up_steps

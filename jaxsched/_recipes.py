@@ -78,7 +78,7 @@ class warmup_cosine(_RunRecipe):
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    exponent: Any = hyper(check.positive, default=1.0)
+    exponent: Any = hyper(check.positive, default=1.0, specialize=True)
 
     def _check(self) -> None:
         _check_total("warmup_cosine", self.warmup_steps, self.total_steps)
@@ -199,7 +199,7 @@ class warmup_polynomial(_RunRecipe):
     total_steps: int = static(check.positive_int)
     start: Any = hyper(check.lr, default=0.0)
     end: Any = hyper(check.lr, default=0.0)
-    power: Any = hyper(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0, specialize=True)
 
     def _check(self) -> None:
         _check_total("warmup_polynomial", self.warmup_steps, self.total_steps)

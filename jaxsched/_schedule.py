@@ -38,13 +38,19 @@ _REGISTRY: dict[str, type] = {}  # schedules, and plateau (a stateful schedule)
 
 
 def hyper(check: Callable | None = None, *, default: Any = dataclasses.MISSING,
-          kw_only: bool = False, compare: bool = True) -> Any:
+          kw_only: bool = False, compare: bool = True, specialize: bool = False) -> Any:
     """A field holding data: a float hyperparameter or child schedules (pytree leaves).
 
     ``check(fn, name, value) -> value`` validates and normalises it at construction.
+    ``specialize=True`` marks a float hyperparameter whose concrete value picks a more
+    precise code path: the eager path (``__call__`` on a concrete step) compiles one
+    program per value of it rather than passing it as an argument. ``log(gamma)`` on the
+    host (float32's rounded gamma near 1 is not precise enough), HF's ``num_cycles`` as an
+    exact fraction (the phase in integers), ``exponent``/``power`` == 1.0 skipping the
+    power. A recipe that passes such a value on to a curve declares its own field so too.
     """
     return dataclasses.field(default=default, kw_only=kw_only, compare=compare,
-                             metadata={"data": True, "check": check})
+                             metadata={"data": True, "check": check, "specialize": specialize})
 
 
 def static(check: Callable | None = None, *, default: Any = dataclasses.MISSING,
@@ -135,14 +141,6 @@ class Schedule:
     _gather: ClassVar[tuple[str, ...]] = ()
     # True for schedules whose long rise is their design (one-cycle, cyclic).
     _long_rise: ClassVar[bool] = False
-
-    # Float hyperparameters whose concrete value picks a more precise code path: the
-    # eager path compiles one program per value of these rather than passing them as
-    # arguments. ``log(gamma)`` on the host (float32's rounded gamma near 1 is not
-    # precise enough), HF's ``num_cycles`` as an exact fraction (the phase in integers),
-    # ``exponent``/``power`` == 1.0 skipping the power. One list of names for every class,
-    # so that recipes passing these on to a curve are covered too.
-    _specialize: ClassVar[tuple[str, ...]] = ("gamma", "num_cycles", "exponent", "power")
 
     def __call__(self, step: ArrayLike) -> jax.Array:
         """Returns the learning rate at ``step`` (any shape; int or float).
@@ -712,9 +710,9 @@ def _eager_program(schedule: Schedule) -> tuple[Callable, tuple] | None:
 
     Python-float leaves are packed into one array argument (one argument whatever
     the number of pieces: the warm call stays as cheap as a one-leaf schedule);
-    array leaves are arguments of their own; ints and the leaves a class lists in
-    ``_specialize`` become part of the cache key. None when a leaf is traced or
-    unhashable.
+    array leaves are arguments of their own; ints and the leaves of fields declared
+    ``hyper(..., specialize=True)`` become part of the cache key. None when a leaf is
+    traced or unhashable.
     """
     flat, treedef = jax.tree_util.tree_flatten_with_path(schedule)
     kinds, packed, arrays, baked = [], [], [], []
@@ -741,7 +739,7 @@ def _eager_program(schedule: Schedule) -> tuple[Callable, tuple] | None:
 
 
 def _specialized(schedule: Schedule, path: tuple) -> bool:
-    """Whether the leaf at ``path`` is in a field its schedule class lists in ``_specialize``."""
+    """Whether the leaf at ``path`` is in a field its schedule declares ``specialize=True``."""
     obj, owner, field = schedule, None, None
     for entry in path:
         if isinstance(obj, Schedule) and isinstance(entry, jax.tree_util.GetAttrKey):
@@ -752,7 +750,15 @@ def _specialized(schedule: Schedule, path: tuple) -> bool:
             obj = obj[entry.idx]
         else:
             return False
-    return owner is not None and field in type(owner)._specialize
+    return owner is not None and field in _specialized_fields(type(owner))
+
+
+@functools.cache
+def _specialized_fields(cls: type) -> frozenset[str]:
+    """The names of ``cls``'s fields declared ``hyper(..., specialize=True)``."""
+    if not dataclasses.is_dataclass(cls):
+        return frozenset()
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("specialize"))
 
 
 # Programs kept: each is about 1.4 MB of compiled code, and there is one per schedule

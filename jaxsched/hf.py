@@ -247,7 +247,7 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
 
     def _horizon(self) -> int:
         return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
@@ -288,7 +288,7 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=1.0)
+    num_cycles: Any = hyper(_nonneg, default=1.0, specialize=True)
 
     def _horizon(self) -> int:
         return self.num_training_steps  # 0 from there on
@@ -329,7 +329,7 @@ class _CosineToFloor(Recipe):
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
     min_lr: Any = hyper(check.optional(check.lr), default=None)
     min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
     _offset: ClassVar[int] = 0  # p = (t - w + _offset) / max(1, n - w)
@@ -457,7 +457,7 @@ class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
     lr_end: Any = hyper(check.lr, default=1e-7)
-    power: Any = hyper(check.positive, default=1.0)
+    power: Any = hyper(check.positive, default=1.0, specialize=True)
 
     def _check(self) -> None:
         fn, w, n = type(self).__name__, self.num_warmup_steps, self.num_training_steps
@@ -569,7 +569,7 @@ class get_wsd_schedule(Recipe):  # noqa: N801
     warmup_type: str = static(check.one_of(*_TYPES), default="linear")
     decay_type: str = static(check.one_of(*_TYPES), default="cosine")
     min_lr_ratio: Any = hyper(_ratio, default=0.0)
-    num_cycles: Any = hyper(_nonneg, default=0.5)
+    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
 
     def _check(self) -> None:
         fn = type(self).__name__

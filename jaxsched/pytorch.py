@@ -219,7 +219,7 @@ class StepLR(_Torch):
 
     lr: Any = hyper(check.lr)
     step_size: int = static(check.positive_int)
-    gamma: Any = hyper(check.positive, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1, specialize=True)
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma, period=self.step_size, staircase=True)
@@ -257,7 +257,7 @@ class MultiStepLR(_Torch):
 
     lr: Any = hyper(check.lr)
     milestones: Sequence[int] = static(_milestones)
-    gamma: Any = hyper(check.positive, default=0.1)
+    gamma: Any = hyper(check.positive, default=0.1, specialize=True)
 
     def _build(self) -> Schedule:
         counts = Counter(self.milestones)
@@ -402,7 +402,7 @@ class ExponentialLR(_Torch):
     """
 
     lr: Any = hyper(check.lr)
-    gamma: Any = hyper(check.positive)
+    gamma: Any = hyper(check.positive, specialize=True)
 
     def _build(self) -> Schedule:
         return exponential(self.lr, self.gamma)
@@ -437,7 +437,7 @@ class PolynomialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     total_iters: int = static(check.nonneg_int, default=5)
-    power: Any = hyper(_nonneg, default=1.0)
+    power: Any = hyper(_nonneg, default=1.0, specialize=True)
 
     def _build(self) -> Schedule:
         n = self.total_iters
@@ -890,7 +890,7 @@ class CyclicLR(Recipe):
     step_size_down: int | None = static(check.optional(check.positive_int), default=None)
     mode: str = static(check.one_of("triangular", "triangular2", "exp_range"),
                        default="triangular")
-    gamma: Any = hyper(check.positive, default=1.0)
+    gamma: Any = hyper(check.positive, default=1.0, specialize=True)
     scale_fn: Callable | None = static(check.optional(_function), default=None)
     scale_mode: str = static(check.one_of("cycle", "iterations"), default="cycle")
     cycle_momentum: bool = static(check.flag, default=True)

@@ -229,6 +229,88 @@ def test_specialised_fields_compile_per_value_and_keep_their_precision():
     assert COMPILES.count > counts[1], "a new gamma (a specialised field) did not compile"
 
 
+# Every field declared ``hyper(..., specialize=True)``: (constructor, arguments, that field,
+# a float field of the same class that is not specialised). Recipes that pass a value on
+# to a curve (warmup_cosine's exponent, the HF and PyTorch names) declare it themselves.
+_HF = dict(lr=0.1, num_warmup_steps=2, num_training_steps=20)
+SPECIALISED = [
+    (js.cosine, dict(start=1.0, end=0.0, steps=10), "exponent", "start"),
+    (js.polynomial, dict(start=1.0, end=0.0, steps=10), "power", "end"),
+    (js.exponential, dict(start=1.0, gamma=0.9), "gamma", "start"),
+    (js.multistep, dict(start=1.0, milestones=[3, 6]), "gamma", "start"),
+    (js.cyclic, dict(start=0.1, peak=1.0, up_steps=5, policy="exp_range"), "gamma", "peak"),
+    (js.warmup_cosine, dict(peak=1.0, warmup_steps=3, total_steps=10), "exponent", "peak"),
+    (js.warmup_polynomial, dict(peak=1.0, warmup_steps=3, total_steps=10), "power", "end"),
+    (hf.get_cosine_schedule_with_warmup, _HF, "num_cycles", "lr"),
+    (hf.get_cosine_with_hard_restarts_schedule_with_warmup, _HF, "num_cycles", "lr"),
+    (hf.get_cosine_with_min_lr_schedule_with_warmup, dict(_HF, min_lr_rate=0.1), "num_cycles",
+     "min_lr_rate"),
+    (hf.get_cosine_with_min_lr_schedule_with_warmup_lr_rate, dict(_HF, min_lr_rate=0.1),
+     "num_cycles", "lr"),
+    (hf.get_polynomial_decay_schedule_with_warmup, _HF, "power", "lr_end"),
+    (hf.get_wsd_schedule, dict(_HF, num_decay_steps=5), "num_cycles",
+     "min_lr_ratio"),
+    (pt.StepLR, dict(lr=0.1, step_size=3), "gamma", "lr"),
+    (pt.MultiStepLR, dict(lr=0.1, milestones=[3, 6]), "gamma", "lr"),
+    (pt.ExponentialLR, dict(lr=0.1, gamma=0.9), "gamma", "lr"),
+    (pt.PolynomialLR, dict(lr=0.1, total_iters=5), "power", "lr"),
+    (pt.CyclicLR, dict(base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range"), "gamma",
+     "max_lr"),
+]
+
+
+def test_the_specialised_fields_are_declared_on_exactly_these_classes():
+    from jaxsched._schedule import _REGISTRY, _specialized_fields
+
+    declared = {(name, f) for name, cls in _REGISTRY.items() for f in _specialized_fields(cls)}
+    assert declared == {(ctor.__name__, field) for ctor, _, field, _ in SPECIALISED}
+
+
+def _bumped(value: float) -> float:
+    return value * 0.5 + 1e-3
+
+
+@pytest.mark.parametrize("ctor, kwargs, field, plain", SPECIALISED,
+                         ids=[f"{c.__name__}-{f}" for c, _, f, _ in SPECIALISED])
+def test_a_specialised_value_gets_its_own_program_a_plain_float_does_not(ctor, kwargs, field,
+                                                                          plain):
+    base = ctor(**kwargs)
+    other = ctor(**{**kwargs, field: _bumped(getattr(base, field))})
+    swept = ctor(**{**kwargs, plain: _bumped(getattr(base, plain))})
+    assert getattr(base, field) != getattr(other, field)
+    assert other._program[0] is not base._program[0], f"a new {field} shared a program"
+    assert swept._program[0] is base._program[0], f"a new {plain} got a program of its own"
+    # Nested in a composition, the field is still found through its owner.
+    joined = [js.join([js.constant(0.5), s], [4]) for s in (base, other)]
+    assert joined[1]._program[0] is not joined[0]._program[0]
+    assert js.join([js.constant(0.4), base], [4])._program[0] is joined[0]._program[0]
+
+
+def test_a_field_is_specialised_by_its_declaration_not_its_name():
+    import dataclasses
+    from typing import Any
+
+    from jaxsched import _checks as check
+    from jaxsched._schedule import _REGISTRY, Schedule, hyper, schedule_class
+
+    @schedule_class
+    class _scaled(Schedule):  # a field named like exponential's, not declared specialised
+        start: Any = hyper(check.lr)
+        gamma: Any = hyper(check.positive)
+
+        def _eval(self, t):
+            return self.start * self.gamma * jnp.ones_like(t, float)
+
+    try:
+        a, b = _scaled(1.0, 0.5), _scaled(1.0, 0.25)
+        assert a._program[0] is b._program[0]
+        assert [float(a(np.int32(3))), float(b(np.int32(3)))] == [0.5, 0.25]
+        field = {f.name: f for f in dataclasses.fields(js.exponential)}["gamma"]
+        assert field.metadata["specialize"] is True
+    finally:
+        del _REGISTRY["_scaled"]
+
+
 def test_eager_programs_are_shared_and_schedules_still_pickle():
     import pickle
 
