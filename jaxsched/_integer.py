@@ -14,7 +14,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
 
 from . import _checks as check
 from ._lookup import segment
@@ -27,7 +26,7 @@ from ._schedule import (
     schedule_field,
     static,
 )
-from ._steps import as_step, fl
+from ._steps import finish, fl
 
 
 class _IntSchedule(Schedule):
@@ -36,10 +35,8 @@ class _IntSchedule(Schedule):
     def _ints(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _trace(self, step: ArrayLike) -> jax.Array:
-        t = as_step(step, type(self).__name__)
-        out = self._ints(t).astype(jnp.int32)
-        return jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, t.shape))
+    def _finish(self, t: jax.Array) -> jax.Array:
+        return finish(self._ints(t), t, jnp.int32)
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return fl(self._ints(t))

@@ -186,7 +186,11 @@ class Schedule:
         fn = type(self).__name__
         if isinstance(step, Schedule):
             raise TypeError(f"{fn}: the step must be a number or array, got a schedule.")
-        t = as_step(step, fn)
+        return self._finish(as_step(step, fn))
+
+    def _finish(self, t: jax.Array) -> jax.Array:
+        """What a call returns at the validated step ``t``: ``_eval`` in the default float
+        dtype, shaped like the step (integer schedules return int32 instead)."""
         return finish(self._eval(t), t)
 
     def _eval(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract

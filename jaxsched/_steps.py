@@ -91,9 +91,10 @@ def as_step(step: ArrayLike, fn: str) -> jax.Array:
     return jnp.maximum(t, 0)
 
 
-def finish(out: ArrayLike, t: jax.Array) -> jax.Array:
-    """The schedule's output in the default float dtype, broadcast to the step's shape."""
-    out = jnp.asarray(out).astype(float_dtype())
+def finish(out: ArrayLike, t: jax.Array, dtype: Any = None) -> jax.Array:
+    """The schedule's output in ``dtype`` (default: the default float dtype), broadcast
+    to the step's shape."""
+    out = jnp.asarray(out).astype(float_dtype() if dtype is None else dtype)
     return jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, t.shape))
 
 

@@ -95,6 +95,24 @@ def test_batch_ramp_fractional_steps_count_as_their_floor(ramp):
     np.testing.assert_array_equal(np.asarray(out), ref(np.floor(t)))
 
 
+@pytest.mark.parametrize("s, ref", [
+    (RAMPS[0][0], RAMPS[0][1]),
+    (js.integer(js.linear(1.0, 4.0, 6)), lambda t: np.floor(1.0 + 3.0 * np.minimum(t, 6) / 6 + 0.5)),
+], ids=["batch_ramp", "integer"])
+def test_integer_schedules_validate_the_step_like_every_schedule(s, ref):
+    # The step is validated once, in Schedule._trace, for float and int schedules alike.
+    name = type(s).__name__
+    with pytest.raises(TypeError, match=rf"{name}: the step must be a number or array, got a "
+                                        r"schedule\."):
+        s(js.constant(1.0))
+    with pytest.raises(TypeError, match=rf"{name}: the step must be an int or float array, got "
+                                        r"dtype bool\."):
+        s(np.asarray([True]))
+    out = s([-3, 0, 2, 3, 250])  # a list; a negative step is step 0
+    assert out.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(out), ref(np.asarray([0, 0, 2, 3, 250])))
+
+
 @pytest.mark.parametrize("rounding,ref", [("nearest", lambda v: np.floor(v + 0.5)),
                                           ("floor", np.floor), ("ceil", np.ceil)])
 def test_integer_rounds_the_float_values(rounding, ref):
