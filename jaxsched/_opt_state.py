@@ -267,18 +267,14 @@ def collect(opt_state: Any, schedules: Any, fn: str, *, constants: bool,
             if lr_only and not _is_lr(f.name):
                 continue
             raise ValueError(_needs(fn, f))
-        elif f.kind == "schedule":
-            sched = given[key]
-            if is_stateful(sched):
-                raise TypeError(f"{fn}: `{f.name}` follows a plain schedule in the state, but "
-                                f"`schedules` gives a stateful one, {sched!r}.")
+        else:  # the state holds a count ("schedule") or a state ("stateful"): sched reads it
+            sched, stateful = given[key], f.kind == "stateful"
+            if is_stateful(sched) != stateful:
+                kinds = ("a plain", "a stateful")
+                raise TypeError(f"{fn}: `{f.name}` follows {kinds[stateful]} schedule in the "
+                                f"state, but `schedules` gives {kinds[not stateful]} one, "
+                                f"{sched!r}; give the schedule the optimizer was built with.")
             _put(out, name, _value(sched(unwrap(f.data)) if callable(sched) else sched))
-        else:
-            sched = given[key]
-            if not is_stateful(sched):
-                raise TypeError(f"{fn}: `{f.name}` follows a stateful schedule; give that "
-                                f"schedule in `schedules`, got {sched!r}.")
-            _put(out, name, _value(sched(unwrap(f.data))))
     for (group, name), sched in given.items():
         if (group, name) in used:
             continue

@@ -214,6 +214,41 @@ def test_hyperparams_of_a_plateau():
         js.hyperparams(optax.sgd(LR).init(jnp.zeros(1)), tx_lr)
 
 
+class _Halving:
+    """optax's stateful-schedule protocol, not a js.plateau: the LR halves every update."""
+
+    def init(self):
+        return jnp.zeros((), jnp.int32)
+
+    def update(self, state, **extra_args):
+        return state + 1
+
+    def __call__(self, state, **extra_args):
+        return 1.0 / 2.0**state
+
+
+@pytest.mark.parametrize("kind", ["plain", "stateful"])
+def test_hyperparams_needs_the_kind_of_schedule_the_state_follows(kind):
+    halving = _Halving()
+    built, wrong = (LR, halving) if kind == "plain" else (halving, LR)
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=built)
+    state = tx.init(jnp.zeros(1))
+    for _ in range(2):
+        _, state = tx.update(jnp.ones(1), state)
+    # the next (third) update's LR: linear(1, 0, 10) at step 2, or 1 / 2**2
+    want = {"plain": 0.8, "stateful": 0.25}[kind]
+    assert jax.device_get(js.hyperparams(state, built)) == pytest.approx({"learning_rate": want})
+    other = {"plain": "a stateful", "stateful": "a plain"}[kind]
+    for given in (wrong, {"learning_rate": wrong}):
+        with pytest.raises(TypeError, match=rf"hyperparams: `learning_rate` follows a {kind} "
+                                            rf"schedule in the state, but `schedules` gives "
+                                            rf"{other} one, .*; give the schedule the optimizer"):
+            js.hyperparams(state, given)
+    if kind == "stateful":  # a number is not the stateful schedule either
+        with pytest.raises(TypeError, match=r"gives a plain one, 0.1;"):
+            js.hyperparams(state, 0.1)
+
+
 def test_hyperparams_muon_reports_both_learning_rates():
     adam_lr = js.linear(2.0, 0.0, 10)
     params = {"w": jnp.zeros((3, 3)), "b": jnp.zeros(3)}
