@@ -20,13 +20,15 @@ import optax
 from jax.tree_util import DictKey, GetAttrKey, SequenceKey
 
 from . import _plateau
-from ._opt_state import has_count, inject_types, is_plateau, optax_state, scan, unwrap
+from ._opt_state import has_count, inject_types, is_plateau, optax_state, unwrap
 
 
 class _Leaf(NamedTuple):
     key: str  # the path of state types and fields, wrappers left out
     loose: str  # the same without chain positions
-    kind: str  # "plateau", "count", "hyper" (injected values), "counter" (MultiSteps), "leaf"
+    # "plateau", "count" (a state's step count), "hyper" (injected values), "gradient_step"
+    # (MultiSteps' count of updates), "counter" (MultiSteps' other counters), "leaf"
+    kind: str
     where: str  # jax's keystr of the path, for messages
     value: Any
 
@@ -47,7 +49,7 @@ def _leaves(tree: Any) -> list[_Leaf]:
                                                                 "hyperparams_states"):
                     kind = "hyper"
                 if isinstance(node, optax.MultiStepsState) and not transparent:
-                    kind = "counter"
+                    kind = "gradient_step" if entry.name == "gradient_step" else "counter"
                 if has_count(node) and entry.name == "count":
                     kind = "count"
                 part = f"{type(node).__name__}.{entry.name}"
@@ -160,14 +162,14 @@ def migrate(old_state: Any, new_optimizer: optax.GradientTransformation, params:
     0.70 3
     """
     fn = "migrate"
-    old = unwrap(optax_state(old_state))
+    old_leaves = _leaves(unwrap(optax_state(old_state)))
     if step is None:
-        counts = scan(old).counts
-        step = jnp.asarray(counts[0][1], jnp.int32) if counts else None
+        count = next((o.value for o in old_leaves if o.kind == "count"), None)
+        step = None if count is None else jnp.asarray(count, jnp.int32)
     start = 0 if step is None else step
     with _plateau.starting_at(start):
         fresh = new_optimizer.init(params)
-    old_leaves, new_leaves = _leaves(old), _leaves(fresh)
+    new_leaves = _leaves(fresh)
     pairs = _match(old_leaves, new_leaves)
     values, lost = [], []
     for j, n in enumerate(new_leaves):
@@ -177,7 +179,7 @@ def migrate(old_state: Any, new_optimizer: optax.GradientTransformation, params:
             values.append(_plateau.carry_decisions(o.value, n.value) if keep else n.value)
         elif o is not None and o.kind != "plateau":
             values.append(_carry(fn, o, n))
-        elif n.kind == "count" or (n.kind == "counter" and n.key.endswith("gradient_step")):
+        elif n.kind in ("count", "gradient_step"):
             if step is None:
                 raise ValueError(
                     f"{fn}: the new state counts steps ({n.where}) and the old one holds no "

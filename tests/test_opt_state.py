@@ -8,6 +8,8 @@ use" is tested against the update itself.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -372,6 +374,36 @@ def test_migrate_plateau_to_plateau_keeps_decisions_unless_reset():
     fresh = js.migrate(old, new_tx, PARAMS, reset_plateau=True)
     assert float(js.current_lr(fresh)) == pytest.approx(0.9)
     assert int(js.plateau_state(fresh).num_evals) == 0
+
+
+class _LastSkip(NamedTuple):
+    """A user's MultiSteps skip state: a field named like MultiSteps' own counter."""
+
+    gradient_step: jax.Array  # the step of the last skipped update, -1 for none
+
+
+def _skip_not_finite(updates, gradient_step, params):
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]))
+    return ~finite, _LastSkip(jnp.where(finite, -1, gradient_step).astype(jnp.int32))
+
+
+def test_migrate_into_multisteps_sets_its_gradient_step_only():
+    old_tx = optax.inject_hyperparams(optax.adam)(learning_rate=LR)
+    old = _train(old_tx, old_tx.init(PARAMS), GRADS[:3])
+    new_tx = optax.MultiSteps(optax.inject_hyperparams(optax.adam)(learning_rate=LR),
+                              every_k_schedule=2, should_skip_update_fn=_skip_not_finite)
+    new = js.migrate(old, new_tx, PARAMS)
+    assert jax.tree.structure(new) == jax.tree.structure(new_tx.init(PARAMS))
+    # MultiSteps' count of updates goes on from the step reached; its micro-step restarts
+    assert (int(new.gradient_step), int(new.mini_step)) == (3, 0)
+    assert int(new.inner_opt_state.count) == 3
+    # the user's field of the same name is theirs: as initialised (no skip yet), not the step
+    assert int(new.skip_state.gradient_step) == -1
+    _same_moments(old, new)
+    # and out again: the inner state is carried, MultiSteps' counters are dropped
+    back = js.migrate(new, old_tx, PARAMS)
+    assert int(back.count) == 3
+    _same_moments(new, back)
 
 
 def test_migrate_errors():
