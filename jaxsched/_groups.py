@@ -76,7 +76,7 @@ class layerwise_decay:  # noqa: N801 - a rule value named like the constructors
         return f"layerwise_decay({self.decay!r}, num_layers={self.num_layers}{extra})"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # one per entry of `rules`, told apart by identity
 class _Rule:
     name: str
     patterns: tuple[re.Pattern, ...]
@@ -93,6 +93,16 @@ class _Rule:
     def text(self) -> str:
         texts = [p.pattern for p in self.patterns]
         return repr(texts[0]) if len(texts) == 1 else repr(texts)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """A group as ``param_groups`` builds it: its name, the rule that made it and, for a
+    ``layerwise_decay`` rule, its layer index (captured from the path or fixed)."""
+
+    name: str  # what users see: the rule's name, or "<rule name>/<index>" per captured layer
+    rule: _Rule
+    layer: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -231,19 +241,19 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
         base = as_schedule(default, fn, "default")
 
     paths = _leaf_paths(params)
-    members: dict[str, list[str]] = {}
+    members: dict[_Group, list[str]] = {}  # in the order the groups first appear
     unmatched: list[str] = []
-    group_of: dict[str, str] = {}  # every path matched once; labels and label_fn read this
+    group_of: dict[str, _Group] = {}  # every path matched once; labels and label_fn read this
     for path in paths:
         rule, m = _first_match(parsed, path)
         if rule is None:
             unmatched.append(path)
             continue
-        group_of[path] = _group_name(rule, m, path)
+        group_of[path] = _group(rule, m, path)
         members.setdefault(group_of[path], []).append(path)
 
     for rule in parsed:
-        if not any(g == rule.name or g.startswith(rule.name + "/") for g in members):
+        if not any(g.rule is rule for g in members):
             shown = ", ".join(repr(p) for p in paths[:5])
             more = f", ... ({len(paths)} in all)" if len(paths) > 5 else ""
             raise ValueError(f"{fn}: rule {rule.name!r} (pattern {rule.text()}) matches no "
@@ -263,13 +273,11 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
     groups: dict[str, tuple[str, ...]] = {}
     extra: dict[str, dict[str, Any]] = {}
     for rule in parsed:
-        names = [g for g in members if g == rule.name or g.startswith(rule.name + "/")]
-        if isinstance(rule.value, layerwise_decay) and rule.value.layer is None:
-            names.sort(key=lambda g: int(g.rsplit("/", 1)[1]))
-        for g in names:
-            schedules[g] = _schedule_of(rule.value, g, base)
-            groups[g] = tuple(members[g])
-            extra[g] = dict(rule.extra)
+        # A layer-wise rule's groups in layer order; any other rule has a single group.
+        for g in sorted((g for g in members if g.rule is rule), key=lambda g: g.layer or 0):
+            schedules[g.name] = _schedule_of(g, base)
+            groups[g.name] = tuple(members[g])
+            extra[g.name] = dict(rule.extra)
     if unmatched:
         if default_group in schedules:
             raise ValueError(f"{fn}: the default group's name {default_group!r} is also a rule's "
@@ -280,9 +288,9 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
 
     def classify(path: str) -> str:
         if path in group_of:
-            return group_of[path]
+            return group_of[path].name
         rule, m = _first_match(parsed, path)  # a path of another tree of the same model
-        return default_group if rule is None else _group_name(rule, m, path)
+        return default_group if rule is None else _group(rule, m, path).name
 
     return ParamGroups(labels=_map_paths(classify, params), schedules=schedules, paths=groups,
                        hyperparams=extra, _classify=classify)
@@ -378,24 +386,28 @@ def _first_match(rules: tuple[_Rule, ...], path: str) -> tuple[_Rule | None, re.
     return None, None
 
 
-def _group_name(rule: _Rule, m: re.Match, path: str) -> str:
+def _group(rule: _Rule, m: re.Match, path: str) -> _Group:
+    """The group of the parameter at ``path``, which ``rule`` matched (``m``)."""
     d = rule.value
-    if not isinstance(d, layerwise_decay) or d.layer is not None:
-        return rule.name
+    if not isinstance(d, layerwise_decay):
+        return _Group(rule.name, rule)
+    if d.layer is not None:
+        return _Group(rule.name, rule, d.layer)
     text = m.group("layer") if "layer" in m.re.groupindex else m.group(1)
     if text is None or not text.isdigit() or not 0 <= int(text) < d.num_layers:
         raise ValueError(f"param_groups: rule {rule.name!r} captured the layer index {text!r} "
                          f"from {path!r}; it must be an int in [0, num_layers) = "
                          f"[0, {d.num_layers}).")
-    return f"{rule.name}/{int(text)}"
+    return _Group(f"{rule.name}/{int(text)}", rule, int(text))
 
 
-def _schedule_of(value: Any, group: str, base: Any) -> Any:
+def _schedule_of(group: _Group, base: Any) -> Any:
+    value = group.rule.value
     if _own(value):
         return value
     if isinstance(value, layerwise_decay):
-        layer = value.layer if value.layer is not None else int(group.rsplit("/", 1)[1])
-        value = value.multiplier(layer)
+        assert group.layer is not None  # _group gives every layer-wise group its index
+        value = value.multiplier(group.layer)
     return base if value == 1.0 else value * base
 
 

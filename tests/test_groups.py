@@ -351,6 +351,26 @@ def test_layer_index_from_the_first_group_and_list_of_patterns():
     np.testing.assert_allclose(float(groups.schedules["blocks/0"](0)), 0.125, rtol=RTOL)
 
 
+def test_layer_groups_carry_their_index_past_ten_layers():
+    # Paths come in key order (layers_10 before layers_2); the groups come by layer index,
+    # each with decay ** (L - i), and label_fn gives another tree of the model the same names.
+    L, z = 12, np.zeros(2, np.float32)
+    params = {f"layers_{i}": {"w": z} for i in range(L)} | {"stem": z, "head": {"w": z}}
+    groups = js.param_groups(params, {
+        "layers": (r"layers_(\d+)/.*", js.layerwise_decay(0.5, num_layers=L)),
+        "stem": (r"stem", js.layerwise_decay(0.5, num_layers=L, layer=-1)),
+    }, default=js.constant(1.0))
+    assert list(groups.schedules) == [f"layers/{i}" for i in range(L)] + ["stem", "default"]
+    for i in range(L):
+        assert groups.paths[f"layers/{i}"] == (f"layers_{i}/w",)
+        np.testing.assert_allclose(float(groups.schedules[f"layers/{i}"](3)), 0.5 ** (L - i),
+                                   rtol=RTOL, err_msg=str(i))
+    np.testing.assert_allclose(float(groups.schedules["stem"](3)), 0.5 ** (L + 1), rtol=RTOL)
+    grads = {"layers_11": {"w": z}, "stem": z, "head": {"w": z}}  # a tree with fewer layers
+    assert groups.label_fn(grads) == {"layers_11": {"w": "layers/11"}, "stem": "stem",
+                                      "head": {"w": "default"}}
+
+
 def test_default_none_when_every_leaf_has_its_own_schedule():
     groups = js.param_groups({"a": np.zeros(2), "b": np.zeros(2)},
                              {"a": ("a", js.constant(0.1)), "b": ("b", js.constant(0.2))}, None)
