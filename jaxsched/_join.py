@@ -184,7 +184,8 @@ class join(Schedule):
             values += [piece._eval(since(t, b)) for b, piece in zip(bounds, pieces[1:],
                                                                      strict=True)]
             return select(t, bounds, values)
-        seg = segment(t, bounds)
+        # Unsigned: an int index is wrapped for negative values before every gather.
+        seg = segment(t, bounds).astype(jnp.uint32)
         starts = table(t, (0, *bounds))
         local = t - starts[seg]
         if how == "gather":

@@ -30,9 +30,9 @@ from ._steps import float_dtype, imax, is_int, reached, stack
 # (19.4 vs 12.8 ns), so the chain stops at 8.
 SELECT_MAX = 8
 # Up to this many boundaries, a fused compare-and-count beats the radix buckets (join of
-# K = 32 cosines: 14.1 vs 25.2 ns/step); at 63 boundaries XLA's count costs 477 ns/step
-# against 27 for the buckets.
-COUNT_MAX = 32
+# K = 8 cosines, vector of steps: 1.82 vs 2.25 ns/step); from K = 16 the buckets win or tie
+# (2.28 vs 2.42), and using them from there keeps the program the same size for every K.
+COUNT_MAX = 8
 
 
 LOOKUPS = ("select", "count", "buckets", "search")
@@ -91,7 +91,7 @@ def pick(t: jax.Array, bounds: tuple[int, ...], values: Sequence[Any]) -> jax.Ar
     how = _FORCED["lookup"]
     if how == "select" or (how is None and len(bounds) <= SELECT_MAX):
         return select(t, bounds, values)
-    return stack(values)[segment(t, bounds)]
+    return stack(values)[segment(t, bounds).astype(jnp.uint32)]  # unsigned: no wrap
 
 
 def table(t: jax.Array, values: tuple[int, ...]) -> jax.Array:
@@ -148,8 +148,10 @@ class _Buckets:
     ``base[j]`` counts the boundaries before bucket ``j``, and no bucket holds more
     than ``width`` boundaries, so ``segment(t) = base[j] + #{b in bucket j: b <= t}``.
     The ``width`` boundaries that may lie in bucket ``j`` are stored in row ``j`` of a
-    second table, so both gathers are indexed by ``j`` alone (no gather depends on
-    another: 0.57 against 1.67 ns/step for 255 boundaries, ``benchmarks/joins.py``).
+    second table, so every gather is indexed by ``j`` alone (no gather depends on
+    another: 0.57 against 1.67 ns/step for 255 boundaries, ``benchmarks/joins.py``); the
+    rows are gathered column by column, as 1-D gathers, which XLA fuses with the rest of
+    the step (a 2-D gather materialised its indices in a pass of their own).
     """
 
     lo: int
@@ -167,10 +169,10 @@ class _Buckets:
         rows = ext[np.minimum(self.base[:, None] + np.arange(self.width), k)]
         above = t >= self.lo
         offset = jnp.where(above, t - jnp.asarray(self.lo, t.dtype), 0)
-        j = jnp.minimum(offset >> self.shift, self.base.shape[0] - 1).astype(jnp.int32)
-        row = jnp.asarray(rows, t.dtype)[j]
-        count = jnp.asarray(self.base, jnp.int32)[j] + jnp.sum(
-            t[..., None] >= row, axis=-1, dtype=jnp.int32)
+        j = jnp.minimum(offset >> self.shift, self.base.shape[0] - 1).astype(jnp.uint32)
+        count = jnp.asarray(self.base, jnp.int32)[j]
+        for column in rows.T:  # 1-D gathers: a [n, width] one materialises its indices
+            count = count + (t >= jnp.asarray(column, t.dtype)[j]).astype(jnp.int32)
         return jnp.where(above, jnp.minimum(count, k), 0)
 
 

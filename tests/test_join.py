@@ -238,6 +238,12 @@ def test_segment_lookup_is_exact(kind):
     probes = probes[(probes >= 0) & (probes <= 2**31 - 1)]
     got = np.asarray(jax.jit(lambda t: segment(t, bounds))(jnp.asarray(probes, jnp.int32)))
     np.testing.assert_array_equal(got, np.searchsorted(np.asarray(bounds), probes, side="right"))
+    # Negative int32 steps (before every boundary) and uint32 steps up to 2**32 - 1.
+    low = np.asarray([-(2**31), -5, -1], np.int32)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda t: segment(t, bounds))(low)), 0)
+    wide = np.unique(np.concatenate([probes, [2**31, 2**32 - 2, 2**32 - 1]])).astype(np.uint32)
+    got = np.asarray(jax.jit(lambda t: segment(t, bounds))(jnp.asarray(wide, jnp.uint32)))
+    np.testing.assert_array_equal(got, np.searchsorted(np.asarray(bounds), wide, side="right"))
 
 
 @pytest.mark.parametrize("how", ["select", "count", "buckets", "search"])
