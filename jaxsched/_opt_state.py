@@ -18,6 +18,7 @@ from the state, where they already are the next update's values.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -130,12 +131,19 @@ def scan(opt_state: Any) -> Scan:
     return acc
 
 
+@functools.cache
+def _wrapped_state() -> type:
+    """The type of the state optax keeps for a plain schedule under inject_hyperparams
+    (public only through an instance: ``optax.WrappedSchedule(...).init()``)."""
+    return type(optax.WrappedSchedule(lambda count: count).init())
+
+
 def _classify(group: str, name: str, value: Any, state: Any) -> Found:
     if state is None:  # a constant (or one set by hand): what the next update uses
         return Found(group, name, "value", value)
     if is_plateau(state):
         return Found(group, name, "plateau", state)
-    if type(state).__name__ == "WrappedScheduleState":  # optax's, for a plain schedule
+    if isinstance(state, _wrapped_state()):  # optax's, for a plain schedule
         return Found(group, name, "schedule", state.count)
     return Found(group, name, "stateful", state)
 

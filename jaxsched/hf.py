@@ -73,7 +73,7 @@ def _cos2(m: jax.Array, span: int) -> jax.Array:
     zero keep their relative precision (``1 + cos`` would cancel in float32)."""
     if jnp.issubdtype(m.dtype, jnp.unsignedinteger):  # span - 2 m < 0 must not wrap
         m = m.astype(jnp.int32)  # m < span < 2**30 (see _as_fraction)
-    return jnp.sin(math.pi * fl(span - 2 * m) / (2 * span)) ** 2
+    return shape.sin_squared(math.pi * fl(span - 2 * m) / (2 * span))
 
 
 _SCALES = (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 1000)
@@ -131,7 +131,7 @@ def _half_cosine(t: jax.Array, start: int, span: int, num_cycles: Any) -> jax.Ar
     # num_cycles * k modulo span first (cos never sees a large argument), then take
     # (1 + cos(2 pi x)) / 2 = sin(pi (span - 2 r) / (2 span)) ** 2, which does not cancel near 0.
     r = jnp.remainder(num_cycles * fl(k), span)
-    return jnp.sin(math.pi * (span - 2.0 * r) / (2 * span)) ** 2
+    return shape.sin_squared(math.pi * (span - 2.0 * r) / (2 * span))
 
 
 def _warmed(t: jax.Array, w: int, warm: jax.Array, after: jax.Array) -> jax.Array:

@@ -512,7 +512,7 @@ class CosineAnnealingLR(_Torch):
         # 1 + cos(pi k / n) = 2 sin(pi (n - k) / (2 n))**2 and n - k exact: no cancellation
         # near the floor, where float32 would lose digits that the recursion then carries.
         def half(k: jax.Array) -> jax.Array:
-            return jnp.sin(math.pi * fl(n - k % (2 * n)) / (2 * n)) ** 2
+            return shape.sin_squared(math.pi * fl(n - k % (2 * n)) / (2 * n))
 
         ratio = half(e) / jnp.where(at_floor, 1.0, half(e - 1))
         return jnp.where(at_floor, rise, ratio * (x - lo) + lo)

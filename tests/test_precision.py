@@ -333,3 +333,27 @@ def test_swept_exponent_matches_float64_reference():
         jnp.asarray(es, F))
     for row, e in zip(np.asarray(swept), es, strict=True):
         np.testing.assert_allclose(row, r_cos(1.0, 0.1, 100, e)(np.arange(101)), rtol=1e-6)
+
+
+# ----------------------------------------------------------------- the quarter-wave sin**2
+# float64 (jnp.sin) when x64 is on: test_x64 re-runs this test so.
+@pytest.mark.parametrize("dtype", [jnp.float32] + ([jnp.float64] if X64 else []))
+def test_sin_squared_matches_float64_over_the_quarter_wave(dtype):
+    # The curves' sin**2 (a polynomial in float32, jnp.sin otherwise) against NumPy's
+    # float64 sin**2 at the same (rounded) arguments: a dense grid, the smallest normal
+    # arguments and both ends; symmetric in x; the value at pi/2 held beyond it.
+    from jaxsched._anneal import sin_squared
+
+    grid = np.linspace(0.0, np.pi / 2, 200_001)
+    tiny = np.geomspace(1e-19, 1e-3, 2_001)
+    x = np.concatenate([grid, tiny, -grid]).astype(dtype)
+    got = np.asarray(jax.jit(sin_squared)(jnp.asarray(x)), np.float64)
+    ref = np.sin(x.astype(np.float64)) ** 2
+    normal = ref >= np.finfo(dtype).tiny  # below it the CPU flushes to zero, as jnp.sin
+    assert np.all(got[normal] > 0)  # no false zeros
+    assert np.max(np.abs(got - ref)[normal] / ref[normal]) <= (
+        2.5e-7 if dtype == jnp.float32 else 1e-15)
+    assert got[0] == 0.0 and np.max(got) <= 1.0
+    if dtype == jnp.float32:  # the polynomial holds its value at pi/2 beyond it
+        beyond = np.asarray(jax.jit(sin_squared)(jnp.asarray([np.pi / 2, 1.6, 3.0], dtype)))
+        np.testing.assert_allclose(beyond, 1.0, rtol=1e-7)

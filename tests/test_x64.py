@@ -27,10 +27,11 @@ RUNS = {  # id: (CPU seconds, the modules)
                              "test_groups.py", "test_replan.py"]),
     # The step-dtype tests whose behaviour changes under x64 (int64/uint64 steps held natively,
     # uint32 constants): the sweep of every dtype over every schedule would cost 150 s of CPU
-    # here for what the float32 run already checks.
+    # here for what the float32 run already checks. And the float64 branch of sin_squared.
     "steps": (25, ["test_steps.py::test_integer_steps_beyond_int32_are_exact_or_refused_never_wrapped",
                    "test_steps.py::test_uint32_steps_with_constants_beyond_int32",
-                   "test_steps.py::test_the_issue_cases_at_float_step_2_28"]),
+                   "test_steps.py::test_the_issue_cases_at_float_step_2_28",
+                   "test_precision.py::test_sin_squared_matches_float64_over_the_quarter_wave"]),
 }
 
 
