@@ -7,6 +7,7 @@ is on ``sys.path``).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,15 @@ from typing import Any
 import jax
 import numpy as np
 from flax import nnx
+
+
+def data_args(parser: argparse.ArgumentParser, hidden: int = 128) -> None:
+    """Adds the options every example shares: ``--hidden``, ``--limit`` and ``--seed``."""
+    parser.add_argument("--hidden", type=int, default=hidden, help="hidden units of the MLP")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first LIMIT images, for a quick smoke run; "
+                             "None: all 1797")
+    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
 
 
 def digits(seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, ...]:

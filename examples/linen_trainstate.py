@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import digits, epoch_batches, stacked_batches
+from _data import data_args, digits, epoch_batches, stacked_batches
 from flax.training.train_state import TrainState
 
 import jaxsched as js
@@ -79,15 +79,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="epochs of each training run")
     parser.add_argument("--batch-size", type=int, default=32, help="images per update")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    data_args(parser)
     parser.add_argument("--finder-steps", type=int, default=100,
                         help="updates of the LR range test, from LR 1e-5 to 1")
     parser.add_argument("--baseline-lr", type=float, default=None,
                         help="the constant LR of the baseline; None: the finder's suggestion / 10")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
     x_train, x_val, y_train, y_val = digits(args.seed, args.limit)

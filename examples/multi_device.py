@@ -47,7 +47,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from _data import MLP, digits, epoch_batches  # noqa: E402
+from _data import MLP, data_args, digits, epoch_batches  # noqa: E402
 from flax import nnx  # noqa: E402
 from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=12, help="epochs to train")
     parser.add_argument("--batch-size", type=int, default=64,
                         help=f"the global batch, split over the devices (a multiple of {_DEVICES})")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    data_args(parser)
     parser.add_argument("--peak", type=float, default=3e-2,
                         help="LR after the one-epoch linear warmup")
     parser.add_argument("--patience", type=int, default=1,
@@ -80,10 +80,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--metric", choices=["global", "shard_map"], default="global",
                         help="average the validation loss over the devices by a global jit "
                              "mean or by axis_name under shard_map")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
     devices = jax.devices("cpu")

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import MLP, digits, epoch_batches, plot_run
+from _data import MLP, data_args, digits, epoch_batches, plot_run
 from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
@@ -69,7 +69,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=8, help="epochs to train in all")
     parser.add_argument("--batch-size", type=int, default=64,
                         help="the global batch, split over all devices of all hosts")
-    parser.add_argument("--hidden", type=int, default=64, help="hidden units of the MLP")
+    data_args(parser, hidden=64)
     parser.add_argument("--peak", type=float, default=2e-2, help="LR after the warmup")
     parser.add_argument("--warmup-epochs", type=int, default=1,
                         help="epochs of linear warmup from 0 to --peak")
@@ -82,10 +82,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--metric", choices=["global", "shard_map"], default="global",
                         help="average the validation loss over hosts by a global jit mean "
                              "or by axis_name under shard_map")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     parser.add_argument("--checkpoint", default=None, metavar="DIR",
                         help="save every epoch here with orbax; resume from it if it holds one; "
                              "None: no checkpoints")

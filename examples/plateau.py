@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import MLP, digits, epoch_batches
+from _data import MLP, data_args, digits, epoch_batches
 from flax import nnx
 
 import jaxsched as js
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--epochs", type=int, default=40,
                         help="epochs to train at most (training may stop early)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per update")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    data_args(parser)
     parser.add_argument("--lr", type=float, default=3e-3, help="LR after the warmup")
     parser.add_argument("--warmup-epochs", type=int, default=2,
                         help="epochs of linear warmup from 0 to --lr")
@@ -67,10 +67,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--stop-patience", type=int, default=8,
                         help="stop once the validation loss has not improved for more "
                              "than this many epochs")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     args = parser.parse_args(argv)
 
     x_train, x_val, y_train, y_val = digits(args.seed, args.limit)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from _data import MLP, digits, epoch_batches
+from _data import MLP, data_args, digits, epoch_batches
 from flax import nnx
 
 import jaxsched as js
@@ -159,12 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cooldown-epochs", type=int, default=2, help="epochs of the cooldown")
     parser.add_argument("--peak", type=float, default=3e-3, help="peak LR of the warmup-cosine")
     parser.add_argument("--batch-size", type=int, default=32, help="images per update")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    data_args(parser)
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     parser.add_argument("--ckpt-dir", default=None,
                         help="where to write the checkpoints; None: a new temporary folder")
     parser.add_argument("--out", default="resume.png", help="where to write the PNG; '' for none")

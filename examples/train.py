@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import MLP, Progress, digits, epoch_batches, plot_run
+from _data import MLP, Progress, data_args, digits, epoch_batches, plot_run
 from flax import nnx
 
 import jaxsched as js
@@ -79,12 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=32, help="images per update")
     parser.add_argument("--peak", type=float, default=3e-3,
                         help="peak LR of the default schedule")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units of the MLP")
+    data_args(parser)
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first LIMIT images, for a quick smoke run; "
-                             "None: all 1797")
-    parser.add_argument("--seed", type=int, default=0, help="model, split and shuffle seed")
     parser.add_argument("--out", default="train.png", help="where to write the PNG; '' for none")
     args = parser.parse_args(argv)
 
