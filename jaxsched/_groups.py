@@ -18,8 +18,7 @@ import optax
 
 from . import _checks as check
 from ._opt_state import is_var, nnx_module
-from ._plateau import plateau
-from ._schedule import Schedule, as_schedule
+from ._schedule import Schedule, as_schedule, is_stateful
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -235,7 +234,7 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
     parsed = _parse_rules(rules)
     if not isinstance(default_group, str) or not default_group:
         raise TypeError(f"{fn}: `default_group` must be a non-empty str, got {default_group!r}.")
-    if default is None or isinstance(default, plateau):
+    if default is None or is_stateful(default):
         base = default
     else:
         base = as_schedule(default, fn, "default")
@@ -266,7 +265,7 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
     for rule in parsed:
         if not _own(rule.value) and not isinstance(base, Schedule):
             raise ValueError(f"{fn}: rule {rule.name!r} is a multiplier ({rule.value!r}) of "
-                             f"`default`, which is {'None' if base is None else 'a plateau'}; "
+                             f"`default`, which is {'None' if base is None else 'a stateful schedule'}; "
                              "multipliers need a (stateless) base schedule as `default`.")
 
     schedules: dict[str, Any] = {}
@@ -345,7 +344,7 @@ def _patterns(name: str, pattern: Any) -> tuple[re.Pattern, ...]:
 
 def _own(value: Any) -> bool:
     """Whether a rule value is the group's own schedule (rather than a multiplier of the base)."""
-    return isinstance(value, Schedule | plateau)
+    return isinstance(value, Schedule) or is_stateful(value)
 
 
 def _split(name: str, value: Any) -> tuple[Any, dict[str, Any]]:

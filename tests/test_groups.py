@@ -611,14 +611,26 @@ def test_layer_decay_and_no_weight_decay_together():
             np.testing.assert_allclose(float(groups.schedules[g](3)), 0.5 ** (3 - i), rtol=RTOL)
 
 
-def test_a_plateau_group_reduces_alone():
+@pytest.mark.parametrize("make", [
+    lambda: js.plateau(js.constant(1.0), factor=0.5, patience=0),
+    lambda: js.pytorch.ReduceLROnPlateau(1.0, factor=0.5, patience=0),  # any StatefulSchedule
+], ids=["js.plateau", "pt.ReduceLROnPlateau"])
+def test_a_plateau_group_reduces_alone(make):
     params = {"a": jnp.zeros(2, FLOAT), "b": jnp.zeros(2, FLOAT)}
-    groups = js.param_groups(params, {"a": ("a", js.plateau(js.constant(1.0), factor=0.5,
-                                                            patience=0))},
-                             default=js.constant(0.1))
+    groups = js.param_groups(params, {"a": ("a", make())}, default=js.constant(0.1))
     tx = groups.transform(optax.sgd)
     state = tx.init(params)
     state = js.report(js.report(state, 1.0), 2.0)  # one bad epoch, patience 0: halve
     upd, _ = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
     np.testing.assert_allclose(np.asarray(upd["a"]), -0.5, rtol=RTOL)
     np.testing.assert_allclose(np.asarray(upd["b"]), -0.1, rtol=RTOL)
+
+
+def test_a_stateful_default_serves_unmatched_leaves_but_not_multipliers():
+    params = {"a": jnp.zeros(2, FLOAT), "b": jnp.zeros(2, FLOAT)}
+    pt_plateau = js.pytorch.ReduceLROnPlateau(0.1)
+    groups = js.param_groups(params, {"a": ("a", js.constant(1.0))}, default=pt_plateau)
+    assert groups.schedules == {"a": js.constant(1.0), "default": pt_plateau}
+    with pytest.raises(ValueError, match="rule 'a' is a multiplier \\(0.5\\) of `default`, "
+                                         "which is a stateful schedule"):
+        js.param_groups(params, {"a": ("a", 0.5)}, default=pt_plateau)
