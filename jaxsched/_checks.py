@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -242,3 +244,13 @@ def lrs(fn: str, name: str, values: Any) -> tuple:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise TypeError(f"{fn}: `{name}` must be a list of numbers, got {values!r}.")
     return tuple(lr(fn, f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def warn(message: str) -> None:
+    """A UserWarning attributed to the first caller outside jaxsched (whatever the depth of
+    constructors, generated ``__init__``s and recipes between the user's line and this)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == \
+            "jaxsched":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)

@@ -264,9 +264,10 @@ def param_groups(params: Any, rules: Mapping[str, Any], default: Any, *,
                          "schedule for them, or add a rule that matches them.")
     for rule in parsed:
         if not _own(rule.value) and not isinstance(base, Schedule):
+            what = "None" if base is None else "a stateful schedule"
             raise ValueError(f"{fn}: rule {rule.name!r} is a multiplier ({rule.value!r}) of "
-                             f"`default`, which is {'None' if base is None else 'a stateful schedule'}; "
-                             "multipliers need a (stateless) base schedule as `default`.")
+                             f"`default`, which is {what}; multipliers need a (stateless) base "
+                             "schedule as `default`.")
 
     schedules: dict[str, Any] = {}
     groups: dict[str, tuple[str, ...]] = {}

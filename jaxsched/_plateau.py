@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -166,9 +165,8 @@ def check_rules(fn: str, *, mode: Any, factor: Any, patience: Any, threshold: An
     out["axis_name"] = axis_name
     sp, p = out["stop_patience"], out["patience"]
     if sp is not None and sp < 2 * p:
-        warnings.warn(f"{fn}: stop_patience={sp} is less than 2 * patience={2 * p}: training "
-                      "may stop before a reduction of the learning rate has had time to help.",
-                      UserWarning, stacklevel=4)
+        check.warn(f"{fn}: stop_patience={sp} is less than 2 * patience={2 * p}: training "
+                   "may stop before a reduction of the learning rate has had time to help.")
     return out
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from typing import Any, ClassVar
 
 import jax
@@ -577,9 +576,8 @@ class get_wsd_schedule(Recipe):  # noqa: N801
         if n is None and s is None:
             raise ValueError(f"{fn}: give `num_training_steps` or `num_stable_steps`.")
         if n is not None and s is not None:
-            warnings.warn(f"{fn}: both num_training_steps and num_stable_steps are given; "
-                          "num_stable_steps is used (as in transformers).", UserWarning,
-                          stacklevel=4)
+            check.warn(f"{fn}: both num_training_steps and num_stable_steps are given; "
+                       "num_stable_steps is used (as in transformers).")
         if s is None and n < self.num_warmup_steps + self.num_decay_steps:
             raise ValueError(
                 f"{fn}: needs num_training_steps >= num_warmup_steps + num_decay_steps, got "

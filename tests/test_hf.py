@@ -99,8 +99,9 @@ def test_linear_with_warmup_longer_than_training_keeps_warming_then_drops():
 
 
 def test_wsd_with_both_lengths_warns_and_uses_stable_steps():
-    with pytest.warns(UserWarning, match="num_stable_steps is used"):
+    with pytest.warns(UserWarning, match="num_stable_steps is used") as caught:
         s = hf.get_wsd_schedule(0.1, 10, 20, num_training_steps=100, num_stable_steps=30)
+    assert caught[0].filename == __file__  # the caller's line, not jaxsched's
     assert float(s(59)) < 0.1 and float(s(60)) == pytest.approx(0.0, abs=1e-9)
 
 

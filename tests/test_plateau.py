@@ -738,8 +738,13 @@ def test_should_stop_with_stop_patience_jitted():
 
 def test_stop_patience_shorter_than_two_patiences_warns():
     with pytest.warns(UserWarning, match=r"plateau: stop_patience=5 is less than 2 \* "
-                                         r"patience=6"):
+                                         r"patience=6") as caught:
         js.plateau(1.0, patience=3, stop_patience=5)
+    # Attributed to the line that built it, not to a frame inside jaxsched; also through
+    # reduce_on_plateau (a function, one frame fewer than the class's generated __init__).
+    with pytest.warns(UserWarning) as more:
+        js.reduce_on_plateau(patience=3, stop_patience=5)
+    assert [w.filename for w in [*caught, *more]] == [__file__] * 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         js.plateau(1.0, patience=3, stop_patience=6)
