@@ -186,6 +186,16 @@ def positive(fn: str, name: str, value: Any) -> Any:
     return number(fn, name, value, min=0.0, min_open=True)
 
 
+def nonneg(fn: str, name: str, value: Any) -> Any:
+    """A number >= 0."""
+    return number(fn, name, value, min=0.0)
+
+
+def unit_interval(fn: str, name: str, value: Any) -> Any:
+    """A number in the closed interval [0, 1]."""
+    return number(fn, name, value, min=0.0, max=1.0)
+
+
 def fraction(fn: str, name: str, value: Any) -> Any:
     """A number in the open interval (0, 1)."""
     return number(fn, name, value, min=0.0, max=1.0, min_open=True, max_open=True)

@@ -87,8 +87,8 @@ class PlateauState(NamedTuple):
     state stays finite, whatever the metrics.
     """
 
-    ints: jax.Array  # shape=(14,), dtype=int32: INT_FIELDS
-    floats: jax.Array  # shape=(8,), dtype=float32 (float64 under x64): FLOAT_FIELDS
+    ints: jax.Array  # shape=(len(INT_FIELDS),), dtype=int32
+    floats: jax.Array  # shape=(len(FLOAT_FIELDS),), dtype=float32 (float64 under x64)
 
 
 def _getter(array: str, i: int, name: str) -> property:
@@ -353,6 +353,9 @@ def from_rules(base: Any, rules: dict[str, Any]) -> plateau:
     constructor (``reduce_on_plateau``, ``pt.ReduceLROnPlateau``): each argument is
     validated once, and its message names the function the user called."""
     fields = {f.name: f.default for f in dataclasses.fields(plateau)}
+    unknown = set(rules) - set(fields)
+    if unknown:  # a caller's bug, not the user's: every rule must be a plateau field
+        raise TypeError(f"from_rules: not plateau fields: {sorted(unknown)}.")
     fields.update(rules, schedule=base)
     obj = object.__new__(plateau)
     for name, value in fields.items():
@@ -428,7 +431,8 @@ def reduce_on_plateau(*, mode: str = "min", factor: float = 0.1, patience: int =
         threshold_mode=threshold_mode, cooldown=cooldown, floor=("min_scale", min_scale),
         eps=eps, every=every, axis_name=axis_name, stop_patience=stop_patience,
         rel_margin=rel_margin)
-    rule = from_rules(1.0, {**checked, "min_lr": checked.pop("min_scale")})
+    floor = checked.pop("min_scale")  # the plateau's min_lr, on a base of 1.0
+    rule = from_rules(1.0, {**checked, "min_lr": floor})
 
     def init_fn(params: Any) -> ReduceOnPlateauState:
         del params
@@ -498,15 +502,20 @@ def _feed(v: dict[str, jax.Array], m: jax.Array, every: int) -> dict[str, jax.Ar
     return {**v, **out}
 
 
+def _best_so_far(v: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """Whether a best metric was seen, and the "none yet" value: +inf ('min'), -inf ('max')."""
+    none = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
+    return v["evals_since_best"] < v["num_evals"], none
+
+
 def _decide(v: dict[str, jax.Array], m: jax.Array) -> dict[str, jax.Array]:
     """One evaluation of metric ``m``: PyTorch's ReduceLROnPlateau.step, in arrays.
 
     Returns the entries that change.
     """
-    has_best = v["evals_since_best"] < v["num_evals"]
+    has_best, start = _best_so_far(v)
     torch = v["torch_compare"] != 0
     # PyTorch's best starts at +inf ('min') or -inf ('max'); ours waits for a finite metric.
-    start = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
     best = jnp.where(torch & ~has_best, start, v["best"])
     thr, signed = v["threshold"], v["signed_margin"] != 0
     low = jnp.where(v["abs_threshold"] != 0, best - thr,
@@ -550,8 +559,7 @@ def advance(s: PlateauState, m: jax.Array) -> PlateauState:
 def info(s: PlateauState) -> PlateauInfo:
     """``s`` read for logging; ``best`` is -/+inf until the first finite metric."""
     v = _unpack(s)
-    worst = jnp.where(v["maximize"] != 0, -jnp.inf, jnp.inf).astype(v["best"].dtype)
-    has_best = v["evals_since_best"] < v["num_evals"]
+    has_best, worst = _best_so_far(v)
     return PlateauInfo(lr=_lr(v), scale=v["scale"], best=jnp.where(has_best, v["best"], worst),
                        num_bad=v["num_bad"], cooldown_left=v["cooldown_left"],
                        num_reductions=v["num_reductions"], num_evals=v["num_evals"],

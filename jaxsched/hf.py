@@ -53,14 +53,6 @@ __all__ = [
 _TYPES = ("linear", "cosine", "1-sqrt")
 
 
-def _nonneg(fn: str, name: str, value: Any) -> Any:
-    return check.number(fn, name, value, min=0.0)
-
-
-def _ratio(fn: str, name: str, value: Any) -> Any:
-    return check.number(fn, name, value, min=0.0, max=1.0)
-
-
 def _ramp(t: jax.Array, w: int) -> jax.Array:
     """HF's warmup factor ``t / max(1, w)``."""
     return fl(t) / max(1, w)
@@ -246,7 +238,7 @@ class get_cosine_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
+    num_cycles: Any = hyper(check.nonneg, default=0.5, specialize=True)
 
     def _horizon(self) -> int:
         return self.num_training_steps  # planned; HF's cosine goes on past it (describe warns)
@@ -287,7 +279,7 @@ class get_cosine_with_hard_restarts_schedule_with_warmup(Recipe):  # noqa: N801
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=1.0, specialize=True)
+    num_cycles: Any = hyper(check.nonneg, default=1.0, specialize=True)
 
     def _horizon(self) -> int:
         return self.num_training_steps  # 0 from there on
@@ -328,9 +320,9 @@ class _CosineToFloor(Recipe):
     lr: Any = hyper(check.lr)
     num_warmup_steps: int = static(check.nonneg_int)
     num_training_steps: int = static(check.positive_int)
-    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
+    num_cycles: Any = hyper(check.nonneg, default=0.5, specialize=True)
     min_lr: Any = hyper(check.optional(check.lr), default=None)
-    min_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    min_lr_rate: Any = hyper(check.optional(check.unit_interval), default=None)
     _offset: ClassVar[int] = 0  # p = (t - w + _offset) / max(1, n - w)
 
     def _check(self) -> None:
@@ -413,7 +405,7 @@ class get_cosine_with_min_lr_schedule_with_warmup_lr_rate(_CosineToFloor):  # no
     0.010 0.010
     """
 
-    warmup_lr_rate: Any = hyper(check.optional(_ratio), default=None)
+    warmup_lr_rate: Any = hyper(check.optional(check.unit_interval), default=None)
     _offset = 1
 
     def _warm(self, t: jax.Array) -> jax.Array:
@@ -470,10 +462,8 @@ class get_polynomial_decay_schedule_with_warmup(Recipe):  # noqa: N801
                              f"num_warmup_steps={w}.")
 
     def _build(self) -> Schedule:
-        n = self.num_training_steps
-        curve = warmup_polynomial(self.lr, self.num_warmup_steps, n, end=self.lr_end,
-                                  power=self.power)
-        return curve
+        return warmup_polynomial(self.lr, self.num_warmup_steps, self.num_training_steps,
+                                 end=self.lr_end, power=self.power)
 
 
 @schedule_class
@@ -567,8 +557,8 @@ class get_wsd_schedule(Recipe):  # noqa: N801
     num_stable_steps: int | None = static(check.optional(check.nonneg_int), default=None)
     warmup_type: str = static(check.one_of(*_TYPES), default="linear")
     decay_type: str = static(check.one_of(*_TYPES), default="cosine")
-    min_lr_ratio: Any = hyper(_ratio, default=0.0)
-    num_cycles: Any = hyper(_nonneg, default=0.5, specialize=True)
+    min_lr_ratio: Any = hyper(check.unit_interval, default=0.0)
+    num_cycles: Any = hyper(check.nonneg, default=0.5, specialize=True)
 
     def _check(self) -> None:
         fn = type(self).__name__
@@ -634,7 +624,7 @@ def get_scheduler(name: str, lr: Any, num_warmup_steps: int | None = None,
 
     Dispatches as transformers does: ``'constant'`` takes nothing else;
     ``'reduce_lr_on_plateau'`` passes ``scheduler_specific_kwargs`` to PyTorch's
-    ``ReduceLROnPlateau`` (a ``js.plateau``: feed it with ``js.report``); every other
+    ``ReduceLROnPlateau`` (a stateful schedule: feed it with ``js.report``); every other
     name needs ``num_warmup_steps``; all but ``'constant_with_warmup'``,
     ``'inverse_sqrt'`` and ``'warmup_stable_decay'`` need ``num_training_steps``; and
     ``scheduler_specific_kwargs`` go to the schedule (``num_cycles``, ``lr_end``, ...).

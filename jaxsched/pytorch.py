@@ -20,8 +20,9 @@ Each constructor returns a schedule that prints as the PyTorch call
 it maps to; PyTorch's behaviour is reproduced as it is, not as its docs
 idealize it, and every such quirk is named in the class docstring. Arguments
 PyTorch accepts but mishandles later (a ``ZeroDivisionError`` at some step, a
-negative LR) are rejected at construction. ``ReduceLROnPlateau`` returns a
-``js.plateau`` (feed metrics with ``js.report``).
+negative LR) are rejected at construction. ``ReduceLROnPlateau`` is a
+``js.StatefulSchedule`` run by a ``js.plateau`` with PyTorch's rules (feed metrics
+with ``js.report``).
 """
 
 from __future__ import annotations
@@ -84,17 +85,9 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- field checkers
-def _in_0_1(fn: str, name: str, value: Any) -> Any:
-    return check.number(fn, name, value, min=0.0, max=1.0)
-
-
 def _in_open_0_1(fn: str, name: str, value: Any) -> Any:
     return check.number(fn, name, value, min=0.0, max=1.0, min_open=True,
                         allowed="in (0, 1] (PyTorch divides by it)")
-
-
-def _nonneg(fn: str, name: str, value: Any) -> Any:
-    return check.number(fn, name, value, min=0.0)
 
 
 def _function(fn: str, name: str, value: Any) -> Callable:
@@ -360,7 +353,7 @@ class LinearLR(_Torch):
 
     lr: Any = hyper(check.lr)
     start_factor: Any = hyper(_in_open_0_1, default=1.0 / 3)
-    end_factor: Any = hyper(_in_0_1, default=1.0)
+    end_factor: Any = hyper(check.unit_interval, default=1.0)
     total_iters: int = static(check.nonneg_int, default=5)
 
     def _build(self) -> Schedule:
@@ -437,7 +430,7 @@ class PolynomialLR(_Torch):
 
     lr: Any = hyper(check.lr)
     total_iters: int = static(check.nonneg_int, default=5)
-    power: Any = hyper(_nonneg, default=1.0, specialize=True)
+    power: Any = hyper(check.nonneg, default=1.0, specialize=True)
 
     def _build(self) -> Schedule:
         n = self.total_iters
@@ -917,7 +910,7 @@ class CyclicLR(Recipe):
 
 # --------------------------------------------------------------------- one cycle
 @schedule_class
-class _anneal(Schedule):
+class _phase(Schedule):
     """OneCycleLR's phase: anneal ``start -> end`` at ``pct = 1 - (rest - t) / length``.
 
     PyTorch's ``pct = (s - previous_end) / (end - previous_end)``. The phase's
@@ -993,7 +986,7 @@ class _OneCycle(Recipe):
     def _build(self) -> Schedule:
         values = self._values()
         phases = self._phases
-        pieces = [_anneal(values[a], values[b], rest, length, self.anneal_strategy)
+        pieces = [_phase(values[a], values[b], rest, length, self.anneal_strategy)
                   for _, rest, length, a, b in phases]
         if len(pieces) == 1:
             return pieces[0]
@@ -1072,7 +1065,7 @@ class OneCycleLR(_OneCycle):
     total_steps: int | None = static(check.optional(check.positive_int), default=None)
     epochs: int | None = static(check.optional(check.positive_int), default=None)
     steps_per_epoch: int | None = static(check.optional(check.positive_int), default=None)
-    pct_start: float = static(_in_0_1, default=0.3)
+    pct_start: float = static(check.unit_interval, default=0.3)
     anneal_strategy: str = static(check.one_of("cos", "linear"), default="cos")
     cycle_momentum: bool = static(check.flag, default=True)
     base_momentum: Any = hyper(check.lr, default=0.85)
@@ -1134,7 +1127,7 @@ class OneCycleMomentum(_OneCycle):
     """
 
     total_steps: int = static(check.positive_int)
-    pct_start: float = static(_in_0_1, default=0.3)
+    pct_start: float = static(check.unit_interval, default=0.3)
     anneal_strategy: str = static(check.one_of("cos", "linear"), default="cos")
     base_momentum: Any = hyper(check.lr, default=0.85)
     max_momentum: Any = hyper(check.lr, default=0.95)
@@ -1151,17 +1144,22 @@ class OneCycleMomentum(_OneCycle):
 # --------------------------------------------------------------------- plateau
 _PT_RULES = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
              "eps")
+# The plateau rules PyTorch fixes: one metric per report, no device averaging, no early stop,
+# its relative margin and its comparisons of non-finite metrics.
+_PT_FIXED = {"every": 1, "axis_name": None, "stop_patience": None, "rel_margin": "pytorch",
+             "nonfinite": "pytorch"}
 
 
 @schedule_class
 class ReduceLROnPlateau(StatefulSchedule):
-    """PyTorch's ``ReduceLROnPlateau`` as a ``js.plateau``, decisions included.
+    """PyTorch's ``ReduceLROnPlateau`` as a stateful schedule, decisions included.
 
     Feed each validation metric with ``opt_state = js.report(opt_state, metric)``
     where PyTorch calls ``scheduler.step(metric)``; the LR of update ``t`` is
     ``lr(t) = max(lr * scale, min(min_lr, lr))``, ``scale`` starting at 1 and
     multiplied by ``factor`` at each reduction. The same metric sequence
-    gives the same LR sequence. This is ``js.plateau(lr, ..., rel_margin='pytorch')``:
+    gives the same LR sequence. It runs ``js.plateau(lr, ..., rel_margin='pytorch',
+    nonfinite='pytorch')`` (with ``factor=0`` allowed, which ``js.plateau`` refuses):
 
     * the LR is cut after ``patience + 1`` evaluations without improvement (with
       ``patience=0`` every bad evaluation cuts), then ``cooldown`` evaluations
@@ -1234,8 +1232,7 @@ class ReduceLROnPlateau(StatefulSchedule):
         rules = check_rules(fn, mode=self.mode, factor=self.factor, patience=self.patience,
                             threshold=self.threshold, threshold_mode=self.threshold_mode,
                             cooldown=self.cooldown, floor=("min_lr", min_lr), eps=self.eps,
-                            every=1, axis_name=None, stop_patience=None, rel_margin="pytorch",
-                            nonfinite="pytorch", zero_factor=True)
+                            zero_factor=True, **_PT_FIXED)
         for name in _PT_RULES:
             object.__setattr__(self, name, rules[name])
 
@@ -1243,8 +1240,7 @@ class ReduceLROnPlateau(StatefulSchedule):
     def _plateau(self) -> Any:
         """The plateau that runs it, from the fields validated once at construction."""
         return from_rules(self.lr, {**{name: getattr(self, name) for name in _PT_RULES},
-                                    "every": 1, "axis_name": None, "stop_patience": None,
-                                    "rel_margin": "pytorch", "nonfinite": "pytorch"})
+                                    **_PT_FIXED})
 
     def init(self) -> Any:
         """The state before the first update (a ``PlateauState``)."""

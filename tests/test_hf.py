@@ -244,6 +244,8 @@ def test_get_scheduler_dispatches_by_transformers_names():
 
 def test_get_scheduler_accepts_every_transformers_name():
     transformers = pytest.importorskip("transformers")
+    from transformers.optimization import TYPE_TO_SCHEDULER_FUNCTION
+
     names = {t.value for t in transformers.SchedulerType} - {"greedy"}
     for name in names:
         s = hf.get_scheduler(name, 0.1, num_warmup_steps=10, num_training_steps=110,
@@ -251,9 +253,11 @@ def test_get_scheduler_accepts_every_transformers_name():
                              if name == "warmup_stable_decay" else
                              {"min_lr_rate": 0.1} if "min_lr" in name else None)
         if name == "reduce_lr_on_plateau":
-            assert isinstance(s, js.StatefulSchedule)
-        else:  # transformers' name maps to its own schedule, and it evaluates
-            assert type(s).__name__ in dir(hf) and 0.0 < float(s(50)) <= 0.1 * (1 + 1e-6), name
+            assert isinstance(s, js.pytorch.ReduceLROnPlateau)
+        else:  # transformers' name maps to the schedule transformers itself picks
+            theirs = TYPE_TO_SCHEDULER_FUNCTION[transformers.SchedulerType(name)].__name__
+            assert type(s).__name__ == theirs, name
+            assert 0.0 < float(s(50)) <= 0.1 * (1 + 1e-6), name
 
 
 def test_wsd_with_phases_beyond_int32_evaluates():
