@@ -24,7 +24,7 @@ RUNS = {  # id: (CPU seconds, the modules)
     "catalogue": (60, ["test_catalogue.py"]),
     "joins_compat_plateau": (65, ["test_optax_parity.py", "test_join.py", "test_recipes.py",
                              "test_pytorch.py", "test_hf.py", "test_plateau.py", "test_finder.py",
-                             "test_groups.py", "test_replan.py"]),
+                             "test_groups.py", "test_integer.py", "test_replan.py"]),
     # The step-dtype tests whose behaviour changes under x64 (int64/uint64 steps held natively,
     # uint32 constants): the sweep of every dtype over every schedule would cost 150 s of CPU
     # here for what the float32 run already checks. And the float64 branch of sin_squared.
