@@ -57,8 +57,8 @@ def host_step(step: Any, fn: str) -> Any:
     if not np.issubdtype(a.dtype, np.integer) or a.dtype.itemsize < 8 or x64 or a.size == 0:
         return a  # (a list of ints beyond int64 is uint64 here, which jnp would refuse)
     top = int(a.max())
-    if top <= smax:
-        return a
+    if top <= smax:  # below int32 too: clamp (a negative step counts as 0), never wrap
+        return a if int(a.min()) >= -smax - 1 else np.maximum(a, 0)
     _check_top(top, umax, fn)
     return np.maximum(a, 0).astype(np.uint32)
 

@@ -181,6 +181,10 @@ def test_integer_steps_beyond_int32_are_exact_or_refused_never_wrapped(kind):
         huge = 2**64
     else:
         huge = 2**32 + 5
+    if kind is not np.uint64:  # below int32: a negative step counts as 0, never wrapped
+        for step in (-(2**31) - 1, -(2**32) + 5, -(2**63)):
+            assert np.ravel(np.asarray(s(kind(step))))[0] == 0.0
+            assert np.ravel(np.asarray(c(kind(step))))[0] == 0.0
     if X64 and kind not in (int, STEP_KINDS["list"]):
         return  # no NumPy integer exceeds uint64
     with pytest.raises(ValueError, match=r"step \d+ is beyond the integer steps JAX holds"):
