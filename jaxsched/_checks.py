@@ -3,11 +3,12 @@
 Every check takes the public name of the function being built (``fn``) and the
 argument name, so a message reads ``cosine: `steps` must be a positive int, got 0.``
 
-Values that are not concrete (JAX tracers while a schedule is rebuilt inside a
-trace, or placeholder leaves that JAX passes through pytree unflattening) are
-returned unchanged: validation is for what the user typed, not for the trace.
-What is certainly a user's mistake (a list, a string, a complex number, an
-optimizer, a schedule where a number belongs) is refused even then.
+A number that is not concrete yet passes unchanged: a JAX tracer (a schedule built
+inside a trace, e.g. ``jax.vmap`` over peak LRs) or a ``Deferred`` value (a re-plan's
+"LR reached", known only when the schedule runs). Anything else that is not a real
+number (a list, a string, a complex number, an optimizer, a schedule, an arbitrary
+object) is refused with a message that names it. Pytree unflattening bypasses
+``__init__``, so JAX's placeholder leaves never reach these checks.
 
 Field checkers are the lowercase functions below; a dataclass field names its
 checker (``hyper(check.lr)``, ``static(check.positive_int)``) and
@@ -33,6 +34,11 @@ MAX_INT = 2**62
 
 def is_tracer(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
+
+
+class Deferred:
+    """A number known only when the schedule runs (a re-plan's "LR reached"): the number
+    checks let it through, like a tracer."""
 
 
 def is_optimizer(value: Any) -> bool:
@@ -71,11 +77,7 @@ def _not_a_number(fn: str, name: str, value: Any) -> str | None:
     if hasattr(value, "_eval") and hasattr(value, "to_config"):
         return (f"{fn}: `{name}` must be a number, got the schedule {value!r}; a schedule "
                 "here is not supported (compose schedules with join, *, + instead).")
-    # A non-empty tuple of numbers is the user's (JAX's placeholder leaves are not).
-    numeric_tuple = (isinstance(value, tuple) and len(value) > 0
-                     and all(isinstance(v, numbers.Number) for v in value))
-    if isinstance(value, bool | str | bytes | dict | list | complex) or numeric_tuple \
-            or value is None:
+    if isinstance(value, bool | str | bytes | dict | list | tuple | complex) or value is None:
         hint = (" (a list of numbers is not a number; pass a single number)"
                 if isinstance(value, list | tuple) else "")
         return f"{fn}: `{name}` must be a real number, got {value!r}{hint}."
@@ -96,15 +98,18 @@ def number(fn: str, name: str, value: Any, *, min: float | None = None,
            allowed: str | None = None) -> Any:
     """Validates a float hyperparameter and returns it as a Python float.
 
-    Tracers and other non-concrete leaves pass through unchanged, so that
-    ``jax.vmap`` over a sweep of hyperparameters works.
+    Tracers and ``Deferred`` values pass through unchanged, so that ``jax.vmap`` over a
+    sweep of hyperparameters works.
     """
     why = _not_a_number(fn, name, value)
     if why is not None:
         raise TypeError(why)
     v = concrete_number(value)
     if v is None:
-        return value
+        if is_tracer(value) or isinstance(value, Deferred):
+            return value
+        raise TypeError(f"{fn}: `{name}` must be a real number, got {value!r} "
+                        f"({type(value).__name__}).")
     try:
         v = float(v)
     except OverflowError:

@@ -99,7 +99,7 @@ class _Replan(Schedule):
 
 
 # ----------------------------------------------------------------- extend
-class _Reached:
+class _Reached(check.Deferred):
     """Stands for "the LR the run reached" where a re-planned tail starts from it."""
 
     def __repr__(self) -> str:

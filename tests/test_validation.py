@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 
 import jax.numpy as jnp
@@ -32,6 +33,14 @@ CASES = [
     (lambda: js.cosine(1.0, None, 10), TypeError, r"cosine: `end` must be a real number, got None"),
     (lambda: js.cosine(jnp.ones(3), 0.0, 10), TypeError,
      r"cosine: `start` must be a scalar, got an array of shape \(3,\)"),
+    # Anything that is not a real number is refused at construction, not when called.
+    (lambda: js.constant(decimal.Decimal("0.1")), TypeError,
+     r"constant: `value` must be a real number, got Decimal\('0\.1'\) \(Decimal\)"),
+    (lambda: js.constant(object()), TypeError,
+     r"constant: `value` must be a real number, got <object object at .*> \(object\)"),
+    (lambda: js.cosine({1.0}, 0.0, 10), TypeError,
+     r"cosine: `start` must be a real number, got \{1\.0\} \(set\)"),
+    (lambda: js.constant(()), TypeError, r"constant: `value` must be a real number, got \(\)"),
     (lambda: js.constant(-0.1), ValueError, r"constant: `value` must be a finite number >= 0"),
     (lambda: js.linear(0.0, 1.0, -5), ValueError, r"linear: `steps` must be a positive int, got -5"),
     (lambda: js.polynomial(1.0, 0.0, 10, power=-1.0), ValueError, r"polynomial: `power` must be > 0"),
@@ -189,6 +198,14 @@ CONSTRUCTION = [
      r"cosine: `start` must be a real number"),
     (lambda: js.cosine(jnp.ones(3), 0.0, 10), TypeError,
      r"cosine: `start` must be a scalar, got an array of shape \(3,\)"),
+    # Anything that is not a real number is refused at construction, not when called.
+    (lambda: js.constant(decimal.Decimal("0.1")), TypeError,
+     r"constant: `value` must be a real number, got Decimal\('0\.1'\) \(Decimal\)"),
+    (lambda: js.constant(object()), TypeError,
+     r"constant: `value` must be a real number, got <object object at .*> \(object\)"),
+    (lambda: js.cosine({1.0}, 0.0, 10), TypeError,
+     r"cosine: `start` must be a real number, got \{1\.0\} \(set\)"),
+    (lambda: js.constant(()), TypeError, r"constant: `value` must be a real number, got \(\)"),
     (lambda: js.cosine(1.0, 0.0, 10**400), ValueError,
      r"cosine: `steps` must be <= 2\*\*62"),
     (lambda: js.cyclic(0.1, 1.0, up_steps=2**63), ValueError,
