@@ -13,7 +13,6 @@ from ._curves import constant as constant
 from ._curves import cosine as cosine
 from ._curves import cyclic as cyclic
 from ._curves import exponential as exponential
-from ._curves import interpolate as interpolate
 from ._curves import inverse_sqrt as inverse_sqrt
 from ._curves import linear as linear
 from ._curves import multistep as multistep
@@ -42,6 +41,7 @@ from ._opt_state import should_stop as should_stop
 from ._plateau import plateau as plateau
 from ._plateau import reduce_on_plateau as reduce_on_plateau
 from ._plot import plot as plot
+from ._recipes import interpolate as interpolate
 from ._recipes import one_cycle as one_cycle
 from ._recipes import one_cycle_momentum as one_cycle_momentum
 from ._recipes import sgdr as sgdr

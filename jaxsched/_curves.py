@@ -13,12 +13,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _anneal as shape
 from . import _checks as check
 from ._anneal import anneal
-from ._lookup import SELECT_MAX, pick, segment, select
+from ._lookup import pick
 from ._schedule import Schedule, hyper, schedule_class, static
 from ._steps import divide, fl, float_dtype, reached, since
 
@@ -217,8 +216,9 @@ class multistep(Schedule):
 
     ``lr(t) = start * gamma ** n(t)``, ``n(t)`` the number of milestones ``<= t``.
 
-    The count is found with one ``searchsorted`` on a static integer table, so the
-    cost does not grow with the number of milestones.
+    The count is found in integer arithmetic (a select chain for up to 8 milestones,
+    else one table lookup, ``_lookup.pick``), so the cost hardly grows with the number
+    of milestones.
     Equals PyTorch's ``MultiStepLR`` (stepped once per update).
 
     Args:
@@ -256,8 +256,8 @@ class piecewise_constant(Schedule):
 
     ``lr(t) = values[i]`` for ``boundaries[i-1] <= t < boundaries[i]``.
 
-    Needs ``len(values) == len(boundaries) + 1``. One ``searchsorted`` and one
-    gather, whatever the number of pieces.
+    Needs ``len(values) == len(boundaries) + 1``. A select chain for up to 8
+    boundaries, else one table lookup and one gather (``_lookup.pick``).
 
     Args:
       values: the value of each piece, a list of real numbers >= 0 (each may be
@@ -284,76 +284,6 @@ class piecewise_constant(Schedule):
 
     def _eval(self, t: jax.Array) -> jax.Array:
         return pick(t, self.boundaries, self.values)
-
-
-@schedule_class
-class interpolate(Schedule):
-    """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
-
-    Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
-    ``lr(t) = v0 + (v1 - v0) * p`` (``shape='linear'``) or
-    ``lr(t) = v1 + (v0 - v1) * (1 + cos(pi * p)) / 2`` (``shape='cosine'``); the first
-    knot's value before it and the last knot's value from the last knot on.
-    Knot steps are static, strictly increasing ints and the values are plain
-    numbers (scale the whole curve by a traced factor to sweep it).
-
-    Args:
-      knots: ``(step, value)`` pairs, at least 2, with strictly increasing int steps
-        >= 0 and plain-number values >= 0 (static); the value is held before the first
-        and after the last knot.
-      shape: how each segment blends its two knots: ``'linear'`` (the default) or
-        ``'cosine'`` (a half cosine, flat at both knots).
-
-    >>> import jaxsched as js
-    >>> s = js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)])
-    >>> print(f"{s(5):.2f} {s(20):.2f} {s(40):.2f}")
-    0.50 0.50 0.00
-    """
-
-    knots: Sequence[tuple[int, float]] = static()
-    shape: str = static(check.one_of("linear", "cosine"), default="linear")
-
-    def _check(self) -> None:
-        fn = "interpolate"
-        if not isinstance(self.knots, list | tuple) or not all(
-                isinstance(k, list | tuple) and len(k) == 2 for k in self.knots):
-            raise TypeError(f"{fn}: `knots` must be a list of (step, value) pairs, "
-                            f"got {self.knots!r}.")
-        if len(self.knots) < 2:
-            raise ValueError(f"{fn}: needs at least 2 knots, got {len(self.knots)}; "
-                             "for a single value use constant(value).")
-        steps = check.boundaries(fn, "knot steps", [k[0] for k in self.knots])
-        values = [check.lr(fn, f"knots[{i}] value", k[1]) for i, k in enumerate(self.knots)]
-        if not all(isinstance(v, float) for v in values):
-            raise TypeError(f"{fn}: knot values must be plain numbers (they are static); "
-                            "to sweep a traced peak, multiply: peak * interpolate(...).")
-        object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
-
-    def _horizon(self) -> int:
-        return self.knots[-1][0]
-
-    def _eval(self, t: jax.Array) -> jax.Array:
-        steps = tuple(k[0] for k in self.knots)
-        values = tuple(k[1] for k in self.knots)
-        blend = shape.cosine if self.shape == "cosine" else shape.linear
-        if len(steps) - 2 <= SELECT_MAX:  # few knots: every segment, then a select chain
-            blends = [anneal(v0, v1, since(t, s0), s1 - s0, blend)
-                      for s0, s1, v0, v1 in zip(steps, steps[1:], values, values[1:],
-                                                strict=False)]
-            return select(t, steps[:-1], [values[0], *blends])
-        table = jnp.asarray(values, dtype=float_dtype())
-        exact = _fits(t, steps)
-        starts = jnp.asarray(steps[:-1], dtype=t.dtype if exact else table.dtype)
-        lengths = jnp.asarray(np.diff(steps), dtype=t.dtype if exact else table.dtype)
-        i = jnp.clip(segment(t, steps[1:-1]), 0, len(steps) - 2)
-        s0 = starts[i]
-        # Before the first knot t < s0: clamp (local = 0) without unsigned wrap-around.
-        local = jnp.where(t >= s0, t - s0, 0) if exact else jnp.maximum(fl(t) - s0, 0.0)
-        return anneal(table[i], table[i + 1], local, lengths[i], blend)
-
-
-def _fits(t: jax.Array, steps: tuple[int, ...]) -> bool:
-    return not jnp.issubdtype(t.dtype, jnp.integer) or max(steps) <= jnp.iinfo(t.dtype).max
 
 
 @schedule_class

@@ -35,7 +35,7 @@ from ._schedule import (
     shift,
     static,
 )
-from ._steps import divide, fl, float_dtype, is_int, reached, since, stack
+from ._steps import divide, fl, float_dtype, imax, is_int, reached, since, stack
 
 
 # ----------------------------------------------------------------- families
@@ -89,7 +89,7 @@ def _gathered(family: _Family, pieces: tuple[Schedule, ...], index: jax.Array,
 
 def _column(values: list[Any], t: jax.Array) -> jax.Array:
     if all(isinstance(v, int) for v in values):
-        if is_int(t) and max(values) <= np.iinfo(t.dtype).max:
+        if is_int(t) and max(values) <= imax(t):
             return jnp.asarray(values, dtype=t.dtype)
         return jnp.asarray(values, dtype=float_dtype())
     return stack(values)
@@ -205,7 +205,8 @@ class join(Schedule):
         rank = jnp.asarray(rank_of)[seg]
         # Every family once, with gathered parameters, then one select. No lax.switch for a
         # scalar step: it lost to this path at every K where it ran (3 cheap families,
-        # scan: 42.5 vs 24.6 ns at K=16, 33.5 vs 25.0 at K=64; benchmarks/RESULTS.md).
+        # scan: 42.5 vs 24.6 ns at K=16, 33.5 vs 25.0 at K=64, in the ablation of commit
+        # cb80fa0, which removed it).
         values = [_gathered(fam, pieces, rank, t)._eval(local) * jnp.ones(local.shape,
                                                                          float_dtype())
                   for fam in families]
@@ -263,7 +264,7 @@ class repeat(Schedule):
         if m == 1:
             i, inner = divide(t, p)
         else:
-            limit = int(np.iinfo(t.dtype).max) if is_int(t) else 2**62
+            limit = imax(t) if is_int(t) else 2**62
             starts = _cycle_starts(p, m, limit)
             i = segment(t, starts)
             start_tab = table(t, (0, *starts))

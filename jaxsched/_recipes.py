@@ -7,6 +7,7 @@ that built it) and delegates evaluation to the composition it builds.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from . import _checks as check
@@ -34,6 +35,60 @@ def _check_total(fn: str, warmup_steps: int | float, total_steps: int) -> None:
 
 def _warm(curve: Schedule, warmup_steps: int, start: Any) -> Schedule:
     return curve if warmup_steps == 0 else warmup(curve, warmup_steps, start)
+
+
+@schedule_class
+class interpolate(Recipe):
+    """Interpolation between knots ``[(step, value), ...]``, held flat outside them.
+
+    Between knots ``(s0, v0)`` and ``(s1, v1)``, with ``p = (t - s0) / (s1 - s0)``:
+    ``lr(t) = v0 + (v1 - v0) * p`` (``shape='linear'``) or
+    ``lr(t) = v1 + (v0 - v1) * (1 + cos(pi * p)) / 2`` (``shape='cosine'``); the first
+    knot's value before it and the last knot's value from the last knot on.
+    Knot steps are static, strictly increasing ints and the values are plain
+    numbers (scale the whole curve by a traced factor to sweep it). Built as a ``join``
+    of one ``linear`` or ``cosine`` per segment.
+
+    Args:
+      knots: ``(step, value)`` pairs, at least 2, with strictly increasing int steps
+        >= 0 and plain-number values >= 0 (static); the value is held before the first
+        and after the last knot.
+      shape: how each segment blends its two knots: ``'linear'`` (the default) or
+        ``'cosine'`` (a half cosine, flat at both knots).
+
+    >>> import jaxsched as js
+    >>> s = js.interpolate([(0, 0.0), (10, 1.0), (30, 0.0)])
+    >>> print(f"{s(5):.2f} {s(20):.2f} {s(40):.2f}")
+    0.50 0.50 0.00
+    """
+
+    knots: Sequence[tuple[int, float]] = static()
+    shape: str = static(check.one_of("linear", "cosine"), default="linear")
+
+    def _check(self) -> None:
+        fn = "interpolate"
+        if not isinstance(self.knots, list | tuple) or not all(
+                isinstance(k, list | tuple) and len(k) == 2 for k in self.knots):
+            raise TypeError(f"{fn}: `knots` must be a list of (step, value) pairs, "
+                            f"got {self.knots!r}.")
+        if len(self.knots) < 2:
+            raise ValueError(f"{fn}: needs at least 2 knots, got {len(self.knots)}; "
+                             "for a single value use constant(value).")
+        steps = check.boundaries(fn, "knot steps", [k[0] for k in self.knots])
+        values = [check.lr(fn, f"knots[{i}] value", k[1]) for i, k in enumerate(self.knots)]
+        if not all(isinstance(v, float) for v in values):
+            raise TypeError(f"{fn}: knot values must be plain numbers (they are static); "
+                            "to sweep a traced peak, multiply: peak * interpolate(...).")
+        object.__setattr__(self, "knots", tuple(zip(steps, values, strict=True)))
+
+    def _build(self) -> Schedule:
+        steps = [k[0] for k in self.knots]
+        curve = cosine if self.shape == "cosine" else linear
+        pieces = [curve(v0, v1, s1 - s0)
+                  for (s0, v0), (s1, v1) in zip(self.knots, self.knots[1:], strict=False)]
+        if steps[0] > 0:  # the first knot's value before it
+            return join([constant(self.knots[0][1]), *pieces], steps[:-1])
+        return join(pieces, steps[1:-1])
 
 
 @schedule_class

@@ -765,8 +765,8 @@ def _specialized_fields(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("specialize"))
 
 
-# Programs kept: each is about 1.4 MB of compiled code, and there is one per schedule
-# structure (not per value), so a sweep over hyperparameters shares one.
+# Programs kept: each is about 1.5 MB of compiled code (RESULTS.md, "The eager path"), one
+# per schedule structure (not per value), so a sweep over hyperparameters shares one.
 PROGRAMS = 256
 
 
