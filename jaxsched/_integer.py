@@ -156,10 +156,10 @@ class batch_ramp(_IntSchedule):
 
 def _batch_schedule(fn: str, name: str, value: Any) -> Schedule:
     """Field checker: a schedule of the batch size (a number is refused: that is no ramp)."""
-    if not isinstance(value, Schedule) and not callable(value):
+    if check.concrete_number(value) is not None:
         raise TypeError(f"{fn}: `{name}` must be a schedule of the batch size "
                         f"(e.g. js.batch_ramp(...)), got {value!r}.")
-    return as_schedule(value, fn, name)
+    return as_schedule(value, fn, name, numbers="refuse")
 
 
 @schedule_class

@@ -280,6 +280,8 @@ def test_integer_and_scale_by_batch_errors():
     with pytest.raises(TypeError, match=r"scale_by_batch: `batch` must be a schedule of the batch "
                                         r"size \(e.g. js.batch_ramp\(...\)\), got 64"):
         js.scale_by_batch(js.constant(0.1), 64, base_batch=32)
+    with pytest.raises(TypeError, match=r"scale_by_batch: `batch` got an optax optimizer"):
+        js.scale_by_batch(js.constant(0.1), optax.sgd(0.1), base_batch=32)
     with pytest.raises(ValueError, match=r"scale_by_batch: `base_batch` must be a positive int, got 0"):
         js.scale_by_batch(js.constant(0.1), ramp, base_batch=0)
     with pytest.raises(ValueError, match=r"scale_by_batch: `rule` must be one of 'linear', 'sqrt', "

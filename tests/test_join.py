@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from catalogue import r_cosine, r_join, r_linear, r_piecewise_constant, r_warmup_then
+from catalogue import (
+    r_cosine,
+    r_exponential,
+    r_join,
+    r_linear,
+    r_piecewise_constant,
+    r_warmup_then,
+)
 
 import jaxsched as js
 
@@ -280,12 +287,17 @@ def test_every_forced_lookup_is_exact(how):
 def test_every_forced_dispatch_gives_the_same_values(how):
     from jaxsched._lookup import forced
 
-    kinds = [js.linear(0.0, 1.0, 10), js.cosine(1.0, 0.0, 20), js.exponential(0.5, 0.9)]
-    for pieces in ([kinds[i % 3] for i in range(12)], [js.cosine(1.0 / (i + 1), 0.0, 10 + i)
-                                                       for i in range(12)]):
-        s = js.join(pieces, [10 * (i + 1) for i in range(11)])
-        steps = jnp.arange(0, 130, dtype=jnp.int32)
-        want = np.asarray(jax.jit(jax.vmap(s))(steps))
+    kinds = [(js.linear(0.0, 1.0, 10), r_linear(0.0, 1.0, 10)),
+             (js.cosine(1.0, 0.0, 20), r_cosine(1.0, 0.0, 20)),
+             (js.exponential(0.5, 0.9), r_exponential(0.5, 0.9))]
+    mixed = [kinds[i % 3] for i in range(12)]
+    cosines = [(js.cosine(1.0 / (i + 1), 0.0, 10 + i), r_cosine(1.0 / (i + 1), 0.0, 10 + i))
+               for i in range(12)]
+    bounds = [10 * (i + 1) for i in range(11)]
+    steps = jnp.arange(0, 130, dtype=jnp.int32)
+    for pairs in (mixed, cosines):  # every path against the float64 references
+        s = js.join([p for p, _ in pairs], bounds)
+        want = r_join([r for _, r in pairs], bounds)(np.arange(130))
         with forced(dispatch=how):
             vec = np.asarray(jax.jit(jax.vmap(lambda t, s=s: s(t)))(steps))
             one = [float(jax.jit(lambda t, s=s: s(t))(jnp.int32(t))) for t in (0, 9, 10, 125)]

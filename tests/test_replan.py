@@ -2,7 +2,10 @@
 
 Every re-planned schedule must equal the old one bit for bit before the resume
 step, be continuous at it (float32 precision) and follow the documented rule
-after it; the expected values are hand-computed in float64 NumPy. Eager, jit,
+after it; the expected values are hand-computed in float64 NumPy, except where a
+re-plan is documented to equal a recipe (a cooldown from a stable phase is a ``wsd``,
+an extension during the warmup is the recipe with the new length): those compare
+with that recipe. Eager, jit,
 vmap, int32/float steps, pickling and config round trips of representative
 instances run in ``test_catalogue.py`` (entries ``extend_*``, ``cooldown_*``,
 ``restart*``).
