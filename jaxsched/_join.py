@@ -104,12 +104,13 @@ def dispatch(families: int, bounds: int) -> str:
     """
     how = forced_dispatch()
     # Up to SELECT_MAX boundaries, evaluating every piece beats gathering parameters, for
-    # one family (K = 4 cosines: 0.44 vs 0.95 ns/step for a vector, 19.6 vs 22.4 ns for a
-    # scalar step in a scan) and for several (K = 8, three families: 0.66 vs 1.61 ns/step).
+    # one family (K = 4 cosines: 0.42 vs 0.62 ns/step for a vector, 20.3 vs 23.3 ns for a
+    # scalar step in a scan; at K = 8 the scalar step, what a train step evaluates, still
+    # prefers it: 22.0 vs 23.9) and for several (K = 8, three families: 0.68 vs 1.74).
     if how == "select" or (how is None and bounds <= SELECT_MAX):
         return "select"
     # One family: gathered parameters beat evaluating each piece from there on (K = 16
-    # cosines: 1.48 vs 1.93 ns/step, 24.5 vs 32.0 ns for a scalar step).
+    # cosines: 1.01 vs 1.51 ns/step, 25.5 vs 33.7 ns for a scalar step).
     if families == 1 and how in (None, "gather"):
         return "gather"
     return "all"

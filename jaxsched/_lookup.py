@@ -29,11 +29,12 @@ from ._steps import float_dtype, imax, is_int, reached, stack
 # at K = 16 it still wins for vectors (0.45 vs 0.65) but loses for a scalar step in a scan
 # (19.4 vs 12.8 ns), so the chain stops at 8.
 SELECT_MAX = 8
-# Up to this many boundaries, a fused compare-and-count beats the radix buckets (join of
-# K = 8 cosines: 0.92 vs 0.99 ns/step for a vector, 23.7 vs 25.3 ns for a scalar step in a
-# scan). At K = 16 count still wins for a vector (0.77 vs 0.99) and ties for a scalar (24.1
-# vs 24.4); the buckets take over there so that a join compiles to one program size for
-# every K from 16 (the "flat from K = 16"); from K = 32 they win outright.
+# Up to this many boundaries, a fused compare-and-count is as fast as the radix buckets
+# (join of K = 8 cosines: 0.77 vs 0.77 ns/step for a vector, 21.1 vs 21.1 ns for a scalar
+# step in a scan). At K = 16 count still wins for a vector (1.09 vs 1.60) and ties for a
+# scalar (24.1 vs 24.4); the buckets take over there so that a join compiles to one program
+# size for every K from 16 (the "flat from K = 16"); from K = 32 they win (1.01 vs
+# 1.06, 26.0 vs 27.6).
 COUNT_MAX = 8
 
 
