@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(note)
             continue
         rows += section_rows
-        if hasattr(module, "summarize"):
-            section_lines, section_targets = module.summarize(section_rows)
-        else:
-            section_lines, section_targets = _generic(section, section_rows)
+        section_lines, section_targets = module.summarize(section_rows)
         lines += section_lines
         targets += section_targets
         if hasattr(module, "report"):
@@ -151,31 +148,6 @@ def _markdown(header: dict[str, Any], lines: list[Any], targets: list[Any],
         out.append("")
     out += [f"Note: {n}" for n in notes]
     return "\n".join(out) + "\n"
-
-
-def _generic(section: str, rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
-    """Table lines for a section without its own ``summarize``: one line per benchmark
-    name, jaxsched / optax / fused side by side, on the first time metric the rows carry."""
-    from . import _harness as h
-
-    metrics = ("ns_per_step", "us_per_step", "us_per_call", "ms_per_1000_steps", "ms")
-    groups: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in rows:
-        name = str(r.get("name", "?")) + (f" K={r['K']}" if r.get("K") is not None else "")
-        groups.setdefault(name, {})[str(r.get("contender", "jaxsched"))] = r
-    lines = []
-    for name, group in groups.items():
-        metric = next((m for m in metrics if any(r.get(m) is not None for r in group.values())),
-                      None)
-        if metric is None:
-            continue
-        vals = {c: group[c].get(metric) if c in group else None for c in h.CONTENDERS}
-        others = [f"{c}={group[c].get(metric)}" for c in group if c not in h.CONTENDERS]
-        first = next(iter(group.values()))
-        lines.append(h.Line(section, name, metric.replace("_per_", "/"), vals["jaxsched"],
-                            vals["optax"], vals["fused"], target=str(first.get("target", "")),
-                            status=str(first.get("status", "")), note=", ".join(others)))
-    return lines, []
 
 
 def _json_default(value: Any) -> Any:

@@ -50,11 +50,6 @@ class Case:
 
 
 # ----------------------------------------------------------------- float64 references
-def _cos2(x: np.ndarray) -> np.ndarray:
-    """``(1 + cos(pi x)) / 2`` as ``sin(pi (1 - x) / 2) ** 2``: precise down to x = 1."""
-    return np.sin(np.pi / 2 * (1.0 - x)) ** 2
-
-
 def _clamp(t: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(t, n) / n
 
