@@ -138,8 +138,7 @@ class Comparison:
 def _compare(s: Schedule, old: Any, n: int, grid: np.ndarray, v: np.ndarray, sampled: bool,
              count: int | None) -> tuple[Comparison | None, list[str]]:
     """The comparison with ``old`` (if given) and the warnings about the resume step."""
-    own = getattr(type(s), "_resume_step", None)
-    at = own(s) if callable(own) else None
+    at = s._resume_step()
     warnings = []
     if count is not None and at is not None and count != at:
         lr = _value_at(s, count)

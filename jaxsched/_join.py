@@ -353,6 +353,9 @@ class clip(Schedule):
     def _handoffs(self) -> tuple[int, ...]:
         return self.schedule._handoffs()
 
+    def _resume_step(self) -> int | None:
+        return self.schedule._resume_step()
+
     def _eval(self, t: jax.Array) -> jax.Array:
         return jnp.clip(self.schedule._eval(t), self.min, self.max)
 

@@ -225,6 +225,10 @@ class Schedule:
         that is not a composition in time is one piece (used by ``js.extend``)."""
         return [(offset, self)]
 
+    def _resume_step(self) -> int | None:
+        """The step a re-planned run resumes at (``js.extend`` and its kin), else None."""
+        return None
+
     # ----------------------------------------------------------------- value API
     def __repr__(self) -> str:
         args = []
@@ -658,6 +662,10 @@ class _Binary(Schedule):
 
     def _horizon(self) -> int | float | None:
         return latest(*(x._horizon() for x in (self.a, self.b) if isinstance(x, Schedule)))
+
+    def _resume_step(self) -> int | None:
+        return next((x._resume_step() for x in (self.a, self.b) if isinstance(x, Schedule)
+                     and x._resume_step() is not None), None)
 
     def _handoffs(self) -> tuple[int, ...]:
         return tuple(b for x in (self.a, self.b) if isinstance(x, Schedule)

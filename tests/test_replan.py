@@ -322,6 +322,11 @@ def test_describe_warns_when_the_count_is_not_the_resume_step():
         "course; re-plan with at=4800",)
     assert abs(wc(4_800) - 1.633e-4) < 5e-8  # the value quoted, by hand
     assert js.describe(s, 6_000, count=AT).warnings == ()
+    # Wrapped (clipped, scaled), a re-plan still knows where it resumes.
+    for wrapped in (js.clip(s, min=1e-6), 2.0 * s, s * js.constant(1.0)):
+        warned = js.describe(wrapped, 6_000, count=4_800).warnings
+        assert any("resumes at step 5000 but the checkpoint's step count is 4800" in w
+                   for w in warned), wrapped
     with pytest.raises(ValueError, match=r"describe: `count` must be an int >= 0, got -1\."):
         js.describe(s, 6_000, count=-1)
     with pytest.raises(TypeError, match=r"describe: `count` must be an int step count"):
