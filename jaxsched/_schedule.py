@@ -410,10 +410,7 @@ def _from_config(config: Any, where: str) -> Any:
                         f"got {name!r}.")
     cls = constructor(name)
     if cls is None:
-        public = [k for k in _REGISTRY if not k.startswith("_")]
-        close = difflib.get_close_matches(name, public, n=1)
-        hint = (f" (did you mean {close[0]!r}?)" if close
-                else f"; known: {', '.join(sorted(public))}")
+        hint = unknown_hint(name, [k for k in _REGISTRY if constructor(k) is not None])
         raise ValueError(f"from_config: {where}['type'] is the unknown schedule {name!r}{hint}.")
     kwargs = {k: _field_from_config(v, f"{where}[{k!r}]") for k, v in config.items()
               if k != "type"}
@@ -434,6 +431,12 @@ def _field_from_config(value: Any, where: str) -> Any:
 def constructor(name: str) -> type | None:
     """The public schedule constructor registered as ``name`` (core, pytorch or hf)."""
     return None if name.startswith("_") else _REGISTRY.get(name)
+
+
+def unknown_hint(name: str, known: Sequence[str]) -> str:
+    """What follows "unknown schedule 'name'": the closest known name, or all of them."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
 
 
 @functools.cache

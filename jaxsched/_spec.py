@@ -72,9 +72,10 @@ def _format(message: str, text: str, offset: int, length: int, width: int = 76) 
     return f"{message}\n  {lead}{line}\n  {' ' * (len(lead) + col)}{'^' * span}"
 
 
-def _public() -> dict[str, type]:
-    return {name: cls for name, cls in _schedule._REGISTRY.items()
-            if not name.startswith("_") and name not in _NO_TEXT_FORM}
+def _public() -> list[str]:
+    """The constructor names a text may call: every public one but ``wrap``."""
+    return [name for name in _schedule._REGISTRY
+            if _schedule.constructor(name) is not None and name not in _NO_TEXT_FORM]
 
 
 def parse(text: str) -> Any:
@@ -128,7 +129,7 @@ def parse(text: str) -> Any:
         raise ParseError(f"parse: {e}.", text, lead) from None
     reader = _Reader(text, lead)
     value = reader.value(tree.body, 0)
-    if not isinstance(value, (_schedule.Schedule, *_public().values())):
+    if not isinstance(value, _schedule.Schedule | _schedule.StatefulSchedule):
         what = _describe_value(value)
         hint = f" (write constant({value!r}))" if isinstance(value, int | float) else ""
         raise reader.error(f"parse: expected a schedule, got {what}{hint}.", tree.body)
@@ -233,7 +234,7 @@ class _Reader:
             return f"parse: `{name}` is not a number literal here; values must be finite."
         if name == "wrap":
             return _wrap_message()
-        close = difflib.get_close_matches(name, list(_public()), n=1)
+        close = difflib.get_close_matches(name, _public(), n=1)
         hint = f" (did you mean '{close[0]}(...)'?)" if close else ""
         return (f"parse: unknown name '{name}'{hint}; only constructor calls, numbers, "
                 "strings, True/False/None and lists are allowed.")
@@ -291,13 +292,10 @@ class _Reader:
                              "cosine(...) or js.cosine(...).", node.func)
         if name in _NO_TEXT_FORM:
             raise self.error(_wrap_message(), node.func)
-        cls = _public().get(name)
+        cls = _schedule.constructor(name)
         if cls is None:
-            public = _public()
-            close = difflib.get_close_matches(name, list(public), n=1)
-            hint = (f" (did you mean '{close[0]}'?)" if close
-                    else f"; known: {', '.join(sorted(public))}")
-            raise self.error(f"parse: unknown schedule '{name}'{hint}", node.func)
+            raise self.error(f"parse: unknown schedule '{name}'"
+                             f"{_schedule.unknown_hint(name, _public())}", node.func)
         for a in node.args:
             if isinstance(a, ast.Starred):
                 raise self.error("parse: `*` unpacking is not allowed.", a)
