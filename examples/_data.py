@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 
@@ -72,6 +74,16 @@ class MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.out(nnx.relu(self.hidden(x)))
+
+
+def loss_and_accuracy(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean softmax cross-entropy of ``model`` on ``(x, y)``, and its accuracy."""
+    logits = model(x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
+
+
+evaluate = nnx.jit(loss_and_accuracy)  # (loss, accuracy) on held-out data, compiled
 
 
 class Progress:

@@ -23,31 +23,24 @@ import argparse
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import MLP, data_args, digits, epoch_batches
+from _data import MLP, data_args, digits, epoch_batches, loss_and_accuracy
 from flax import nnx
 
 import jaxsched as js
 
 
-def _loss(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    logits = model(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
-
-
 @nnx.jit
 def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
-    (loss, _), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y)
+    (loss, _), grads = nnx.value_and_grad(loss_and_accuracy, has_aux=True)(model, x, y)
     optimizer.update(model, grads)
     return loss
 
 
 @nnx.jit
 def validate(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> Any:
-    loss, acc = _loss(model, x, y)
+    loss, acc = loss_and_accuracy(model, x, y)
     js.report(optimizer, loss)  # advances the plateau inside the optimizer, in place
     return loss, acc
 

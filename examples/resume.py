@@ -37,16 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from _data import MLP, data_args, digits, epoch_batches
+from _data import MLP, data_args, digits, epoch_batches, evaluate, loss_and_accuracy
 from flax import nnx
 
 import jaxsched as js
-
-
-def _loss(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    logits = model(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
 
 @nnx.jit
@@ -55,14 +49,9 @@ def train_step(model: MLP, optimizer: nnx.Optimizer, schedule: js.Schedule, x: j
     """One AdamW update; returns the loss and the learning rate that the update used (the
     current LR before it: ``js.current_lr`` is the LR the next update will use)."""
     used = js.current_lr(optimizer, schedule)
-    (loss, _), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y)
+    (loss, _), grads = nnx.value_and_grad(loss_and_accuracy, has_aux=True)(model, x, y)
     optimizer.update(model, grads)
     return loss, used
-
-
-@nnx.jit
-def evaluate(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return _loss(model, x, y)
 
 
 def build(schedule: js.Schedule, hidden: int, seed: int,

@@ -31,16 +31,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _data import MLP, Progress, data_args, digits, epoch_batches, plot_run
+from _data import (
+    MLP,
+    Progress,
+    data_args,
+    digits,
+    epoch_batches,
+    evaluate,
+    loss_and_accuracy,
+    plot_run,
+)
 from flax import nnx
 
 import jaxsched as js
-
-
-def _loss(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    logits = model(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
 
 def make_train_step(lr: Any) -> Any:
@@ -50,16 +53,11 @@ def make_train_step(lr: Any) -> Any:
     def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array,
                    y: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         used = js.hyperparams(optimizer, lr)  # read before the update: the ones it uses
-        (loss, _), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y)
+        (loss, _), grads = nnx.value_and_grad(loss_and_accuracy, has_aux=True)(model, x, y)
         optimizer.update(model, grads)
         return loss, used
 
     return train_step
-
-
-@nnx.jit
-def evaluate(model: MLP, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return _loss(model, x, y)
 
 
 def default_schedule(peak: float, total_steps: int) -> js.Schedule:
