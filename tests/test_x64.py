@@ -7,7 +7,8 @@ tolerances tighten to 1e-12 (each module reads ``jax.config.jax_enable_x64``).
 Every test of these modules runs again, except those marked
 ``@pytest.mark.no_x64_rerun("reason")`` (repr, config, pickle, trace counts,
 error text: nothing that depends on the float dtype). The modules are split in
-two runs of similar length, so that ``pytest -n 2`` runs them side by side.
+three runs (``RUNS``: two of similar length and a short one of step-dtype tests), so
+that ``pytest -n 2`` runs them side by side.
 """
 
 from __future__ import annotations
